@@ -1,0 +1,35 @@
+# Entry points. Each target installs what it needs first (scripts/bootstrap.sh), so on a fresh
+# machine `make run` and `make test` are the only two commands you need.
+.DEFAULT_GOAL := help
+PY := .venv/bin/python
+BOOTSTRAP := scripts/bootstrap.sh
+
+.PHONY: help bootstrap run test lint typecheck contracts unit bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+bootstrap: ## install pinned uv and sync .venv from uv.lock
+	@$(BOOTSTRAP)
+
+run: bootstrap ## run the whole local stack (Tansu, emulators, four services); Ctrl-C stops it
+	@$(PY) -m devstack
+
+test: bootstrap lint typecheck contracts ## lint, type check, import contracts, then every test
+	@$(PY) -m pytest
+
+lint: bootstrap ## ruff check and format check
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+
+typecheck: bootstrap ## mypy over every package
+	@.venv/bin/mypy libs/common/src services/*/src tests/emulators/src tools/devstack/src
+
+contracts: bootstrap ## import-linter: services never import each other, libs/common imports no service
+	@.venv/bin/lint-imports
+
+bench: bootstrap ## sync latency p50/p99 and confirmations/s against a raw-broker baseline
+	@$(PY) -m devstack.bench
+
+clean: ## remove the environments and caches
+	rm -rf .venv .venv-tools .pytest_cache .mypy_cache .ruff_cache
