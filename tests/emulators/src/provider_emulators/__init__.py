@@ -1,0 +1,1 @@
+"""Local HTTPS emulators of Google and Microsoft calendar providers for tests and the dev stack."""

@@ -1,0 +1,1 @@
+"""HTTP contracts between services (request and response models, versioned by path ``/v1``)."""

@@ -1,0 +1,109 @@
+"""Versioned event contract: payload models, the CloudEvents envelope and a type registry."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from visitor_common.events.appointments import (
+    APPOINTMENT_EVENTS,
+    AppointmentCancelled,
+    AppointmentConfirmed,
+    AppointmentCreated,
+    AppointmentDetailsUpdated,
+    AppointmentRescheduled,
+    AppointmentSnapshot,
+    AppointmentStatus,
+    CalendarBinding,
+    CalendarRestoreRequested,
+    CandidateSlot,
+    Guest,
+    Provider,
+    RoomRef,
+)
+from visitor_common.events.connections import (
+    CalendarConnectionDeactivated,
+    CalendarConnectionLinked,
+    CalendarConnectionReauthRequired,
+    CalendarConnectionUnlinked,
+    ConnectionStatus,
+    RoomPreferenceChanged,
+)
+from visitor_common.events.envelope import CloudEvent, EventData, new_event
+from visitor_common.events.sync import (
+    CalendarSyncStatusReported,
+    DriftChange,
+    DriftKind,
+    SyncFailureReason,
+    SyncState,
+)
+
+
+class UnknownEventType(ValueError):
+    """The envelope's ``type`` names no registered payload model (or a version we don't know)."""
+
+
+EVENT_REGISTRY: dict[str, type[EventData]] = {
+    model.cloudevent_type(): model
+    for model in (
+        *APPOINTMENT_EVENTS,
+        CalendarSyncStatusReported,
+        CalendarConnectionLinked,
+        CalendarConnectionDeactivated,
+        CalendarConnectionUnlinked,
+        CalendarConnectionReauthRequired,
+        RoomPreferenceChanged,
+    )
+}
+
+
+def parse_event(raw: bytes | str | dict[str, Any]) -> CloudEvent[Any]:
+    """Validate an envelope and its payload against the model its ``type`` names.
+
+    Raises ``UnknownEventType`` or pydantic's ``ValidationError``; both mean a poison message.
+    """
+    body: dict[str, Any] = json.loads(raw) if isinstance(raw, bytes | str) else raw
+    event_type = body.get("type")
+    model = EVENT_REGISTRY.get(str(event_type))
+    if model is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    return CloudEvent[model].model_validate(body)  # type: ignore[valid-type]
+
+
+def serialize_event(event: CloudEvent[Any]) -> bytes:
+    return event.model_dump_json().encode()
+
+
+__all__ = [
+    "EVENT_REGISTRY",
+    "AppointmentCancelled",
+    "AppointmentConfirmed",
+    "AppointmentCreated",
+    "AppointmentDetailsUpdated",
+    "AppointmentRescheduled",
+    "AppointmentSnapshot",
+    "AppointmentStatus",
+    "CalendarBinding",
+    "CalendarConnectionDeactivated",
+    "CalendarConnectionLinked",
+    "CalendarConnectionReauthRequired",
+    "CalendarConnectionUnlinked",
+    "CalendarRestoreRequested",
+    "CalendarSyncStatusReported",
+    "CandidateSlot",
+    "CloudEvent",
+    "ConnectionStatus",
+    "DriftChange",
+    "DriftKind",
+    "EventData",
+    "Guest",
+    "Provider",
+    "RoomPreferenceChanged",
+    "RoomRef",
+    "SyncFailureReason",
+    "SyncState",
+    "UnknownEventType",
+    "new_event",
+    "parse_event",
+    "serialize_event",
+]

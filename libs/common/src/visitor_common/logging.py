@@ -1,0 +1,105 @@
+"""JSON logging that never writes a secret.
+
+Redaction happens in the formatter, so it also covers third-party loggers: known secret keys in
+``extra`` fields are masked, and bearer tokens, JWTs, refresh tokens, passwords and reception
+codes are masked inside free-text messages.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+REDACTED = "[REDACTED]"
+
+SECRET_KEYS = frozenset(
+    {
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "password",
+        "client_secret",
+        "secret",
+        "authorization",
+        "code",
+        "code_verifier",
+        "reception_code",
+        "guest_token",
+        "state",
+        "private_key",
+        "key",
+    }
+)
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"), r"\1" + REDACTED),
+    (re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"), REDACTED),
+    (
+        re.compile(
+            r"(?i)\b(access_token|refresh_token|id_token|client_secret|password|code_verifier|"
+            r"reception_code|guest_token|token)(\"?\s*[=:]\s*\"?)([^\s&\"',}]+)"
+        ),
+        r"\1\2" + REDACTED,
+    ),
+    # OAuth codes and states travel in URL queries; "state" in prose (sync state) stays readable.
+    (re.compile(r"([?&](?:code|state)=)[^&\s\"']+"), r"\1" + REDACTED),
+)
+
+_STANDARD_ATTRS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+
+
+def redact_text(text: str) -> str:
+    """Mask secrets that appear inside free text (URLs, exception messages, headers)."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(value: Any) -> Any:
+    """Recursively mask secret-named keys and secret-looking strings."""
+    if isinstance(value, Mapping):
+        return {k: (REDACTED if str(k).lower() in SECRET_KEYS else redact(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, redacted extras, exception."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self._service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "service": self._service,
+            "logger": record.name,
+            "message": redact_text(record.getMessage()),
+        }
+        extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
+        payload.update(redact(extras))
+        if record.exc_info:
+            payload["exception"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(payload, default=str, ensure_ascii=False)
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Route every logger through one redacting JSON handler on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(service))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("aiokafka", "kafka", "httpx", "httpcore", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,88 @@
+"""Kafka plumbing shared by every service: one FastStream broker per app, topic creation, and
+publishing CloudEvents with the right key and headers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+
+from visitor_common.events import CloudEvent, serialize_event
+from visitor_common.settings import ServiceSettings
+from visitor_common.topics import TopicSpec, dead_letter_topic
+
+log = logging.getLogger(__name__)
+
+CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
+def create_broker(settings: ServiceSettings) -> KafkaBroker:
+    """The service's one broker object.
+
+    ``acks="all"`` always; idempotence follows ``kafka_idempotent_producer`` because Tansu (the
+    local broker) rejects the InitProducerId handshake that idempotent producers start with.
+    """
+    return KafkaBroker(
+        settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        acks="all",
+        enable_idempotence=settings.kafka_idempotent_producer,
+        graceful_timeout=10.0,
+        logger=logging.getLogger(f"{settings.service_name}.broker"),
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: Iterable[TopicSpec]) -> None:
+    """Create missing topics (idempotent); brokers here do not auto-create them reliably."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t.name, t.partitions, 1) for t in topics if t.name not in existing]
+        if missing:
+            # Another service may win the race to create the same topic.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+def event_headers(event: CloudEvent[Any]) -> dict[str, str]:
+    """Binary-mode CloudEvents headers beside the structured body, so routers can filter
+    without parsing the payload."""
+    return {
+        "content-type": CLOUDEVENTS_CONTENT_TYPE,
+        "ce_id": event.id,
+        "ce_type": event.type,
+        "ce_source": event.source,
+        "ce_subject": event.subject,
+        "ce_tenantid": event.tenantid,
+    }
+
+
+async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent[Any]) -> None:
+    """Publish one envelope keyed by its subject and wait for the broker's acknowledgement."""
+    await broker.publish(
+        serialize_event(event),
+        topic=topic,
+        key=event.key,
+        headers=event_headers(event),
+    )
+
+
+async def publish_dead_letter(
+    broker: KafkaBroker, source_topic: str, raw: bytes, key: bytes | None, error: str
+) -> None:
+    """Park a poison message with its error so the partition keeps moving."""
+    log.warning("dead-lettering a message", extra={"topic": source_topic, "error": error[:500]})
+    await broker.publish(
+        raw,
+        topic=dead_letter_topic(source_topic),
+        key=key,
+        headers={"x-error": error[:1000], "x-source-topic": source_topic},
+    )

@@ -1,0 +1,112 @@
+"""Transactional outbox relay.
+
+A service writes its change and the resulting events in one document write (the events go into
+the aggregate's ``outbox`` array). The relay publishes them in order and removes each entry only
+after the broker acknowledged it, so an event is never lost while Kafka is down and a change is
+never published without having been stored. If the process dies between the acknowledgement and
+the removal, the entry is published again: consumers de-duplicate by event id and version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from pydantic import BaseModel
+
+from visitor_common.events import CloudEvent, serialize_event
+from visitor_common.persistence.base import DocumentCollection
+
+log = logging.getLogger(__name__)
+
+
+class OutboxEntry(BaseModel):
+    """One pending message: where it goes, its key, and the serialized envelope."""
+
+    id: str
+    topic: str
+    key: str
+    payload: str
+
+    @classmethod
+    def for_event(cls, topic: str, event: CloudEvent[Any]) -> OutboxEntry:
+        return cls(
+            id=f"{event.id}:{topic}", topic=topic, key=event.subject, payload=serialize_event(event).decode()
+        )
+
+
+def outbox_entries(routes: Iterable[tuple[str, CloudEvent[Any]]]) -> list[dict[str, Any]]:
+    return [OutboxEntry.for_event(topic, event).model_dump() for topic, event in routes]
+
+
+Publisher = Callable[[OutboxEntry], Awaitable[None]]
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        collections: Iterable[DocumentCollection],
+        publish: Publisher,
+        *,
+        poll_interval: float = 1.0,
+        batch_size: int = 100,
+    ) -> None:
+        self._collections = list(collections)
+        self._publish = publish
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    def notify(self) -> None:
+        """Called after a write with events, so they go out now rather than at the next poll."""
+        self._wake.set()
+
+    async def drain(self) -> int:
+        """Publish what is pending; returns how many entries were published."""
+        sent = 0
+        for collection in self._collections:
+            for doc in await collection.find_with_outbox(limit=self._batch_size):
+                sent += await self._drain_document(collection, doc)
+        self.published += sent
+        return sent
+
+    async def _drain_document(self, collection: DocumentCollection, doc: dict[str, Any]) -> int:
+        done: list[str] = []
+        try:
+            for raw in doc.get("outbox", []):
+                entry = OutboxEntry.model_validate(raw)
+                await self._publish(entry)
+                done.append(entry.id)
+        except Exception as error:  # broker down: keep order, retry this document later
+            log.warning(
+                "outbox publish failed; will retry", extra={"doc_id": doc["_id"], "error": str(error)}
+            )
+        finally:
+            if done:
+                await collection.remove_from_outbox(doc["_id"], done)
+        return len(done)
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+            self._wake.clear()
+            try:
+                await self.drain()
+            except Exception:  # storage hiccup: the next round tries again
+                log.exception("outbox drain failed")
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

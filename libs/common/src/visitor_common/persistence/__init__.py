@@ -1,0 +1,22 @@
+"""Persistence behind one small interface with two adapters (MongoDB via PyMongo async, and
+in memory), held to the same behaviour by one contract test suite."""
+
+from visitor_common.persistence.base import (
+    DocumentCollection,
+    DocumentStore,
+    DuplicateKeyError,
+    UniqueIndex,
+    VersionConflictError,
+)
+from visitor_common.persistence.factory import create_document_store
+from visitor_common.persistence.memory import InMemoryDocumentStore
+
+__all__ = [
+    "DocumentCollection",
+    "DocumentStore",
+    "DuplicateKeyError",
+    "InMemoryDocumentStore",
+    "UniqueIndex",
+    "VersionConflictError",
+    "create_document_store",
+]

@@ -1,0 +1,105 @@
+"""Graph change and lifecycle notifications, delivered from background threads.
+
+Delivery failures are counted and otherwise ignored, as Graph does after its retries.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+
+from provider_emulators.microsoft.state import MicrosoftState, StoredEvent, Subscription
+from provider_emulators.microsoft.timeutil import graph_stamp, now
+
+
+def change_payload(sub: Subscription, event: StoredEvent, change_type: str, tenant_id: str) -> dict[str, Any]:
+    """One change notification in Graph's shape (``Users/{id}/Events/{id}`` resource)."""
+    resource = f"Users/{sub.user_id}/Events/{event.id}"
+    return {
+        "value": [
+            {
+                "subscriptionId": sub.id,
+                "subscriptionExpirationDateTime": graph_stamp(sub.expiration),
+                "changeType": change_type,
+                "resource": resource,
+                "resourceData": {
+                    "@odata.type": "#Microsoft.Graph.Event",
+                    "@odata.id": resource,
+                    "@odata.etag": f'W/"{event.change_key}"',
+                    "id": event.id,
+                },
+                "clientState": sub.client_state,
+                "tenantId": tenant_id,
+            }
+        ]
+    }
+
+
+def lifecycle_payload(sub: Subscription, lifecycle_event: str, tenant_id: str) -> dict[str, Any]:
+    return {
+        "value": [
+            {
+                "subscriptionId": sub.id,
+                "subscriptionExpirationDateTime": graph_stamp(sub.expiration),
+                "tenantId": tenant_id,
+                "clientState": sub.client_state,
+                "lifecycleEvent": lifecycle_event,
+            }
+        ]
+    }
+
+
+class Notifier:
+    """Posts notification payloads without blocking the request that caused them."""
+
+    def __init__(self, state: MicrosoftState) -> None:
+        self.state = state
+        self.verify: bool | str = True
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graph-notify")
+        self._lock = threading.Lock()
+
+    def event_changed(self, event: StoredEvent, change_type: str) -> None:
+        """Notify every live subscription on the mailbox owner's events."""
+        user = self.state.user_by_email(event.mailbox)
+        if user is None:
+            return
+        current = now()
+        for sub in list(self.state.subscriptions.values()):
+            if sub.user_id != user.id or sub.expiration <= current or change_type not in sub.change_types:
+                continue
+            self.post(sub.notification_url, change_payload(sub, event, change_type, user.tenant_id))
+
+    def post(self, url: str, payload: dict[str, Any]) -> None:
+        self._executor.submit(self._deliver, url, payload)
+
+    def _deliver(self, url: str, payload: dict[str, Any]) -> None:
+        ok = False
+        try:
+            response = httpx.post(url, json=payload, timeout=10.0, verify=self.verify)
+            ok = response.status_code < 300
+        except httpx.HTTPError:
+            ok = False
+        with self._lock:
+            self.state.notification_log.append({"url": url, "payload": payload, "delivered": ok})
+            if ok:
+                self.state.counters.notifications_sent += 1
+            else:
+                self.state.counters.notifications_failed += 1
+
+    async def post_now(self, url: str, payload: dict[str, Any]) -> int | None:
+        """Deliver synchronously (for control calls); returns the receiver's status or ``None``."""
+        try:
+            async with httpx.AsyncClient(verify=self.verify, timeout=10.0) as client:
+                response = await client.post(url, json=payload)
+        except httpx.HTTPError:
+            return None
+        self.state.notification_log.append(
+            {"url": url, "payload": payload, "delivered": response.status_code < 300}
+        )
+        return response.status_code
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
