@@ -31,6 +31,7 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         settings.kafka_bootstrap_servers,
         client_id=settings.service_name,
         acks="all",
+        request_timeout_ms=settings.kafka_request_timeout_ms,
         enable_idempotence=settings.kafka_idempotent_producer,
         graceful_timeout=10.0,
         logger=logging.getLogger(f"{settings.service_name}.broker"),

@@ -11,21 +11,6 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-class KafkaSettings(BaseSettings):
-    """How a service reaches the Kafka-protocol broker."""
-
-    model_config = SettingsConfigDict(extra="ignore")
-
-    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list.")
-    idempotent_producer: bool = Field(
-        True,
-        description="Enable the idempotent producer. On for Apache Kafka; off for Tansu, "
-        "which rejects InitProducerId.",
-    )
-    client_id_prefix: str = "visitor-scheduling"
-    partitions: int = Field(6, ge=1, description="Partitions of topics this service creates.")
-
-
 class ServiceSettings(BaseSettings):
     """Base of every service's settings."""
 
@@ -38,6 +23,12 @@ class ServiceSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     kafka_idempotent_producer: bool = True
     kafka_partitions: int = Field(6, ge=1)
+    kafka_request_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        description="How long a publish may wait for the broker before it fails (the outbox "
+        "then keeps the event and retries; a failed send is never delivered later).",
+    )
     mongodb_uri: SecretStr | None = Field(
         None, description="MongoDB connection string; the in-memory store is used when unset."
     )
@@ -45,11 +36,3 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = "visitor-scheduling-auth"
     jwt_audience: str = "visitor-scheduling"
     jwks_url: str | None = Field(None, description="Where the auth service publishes its JWKS.")
-
-    def kafka(self) -> KafkaSettings:
-        return KafkaSettings(
-            bootstrap_servers=self.kafka_bootstrap_servers,
-            idempotent_producer=self.kafka_idempotent_producer,
-            client_id_prefix=self.service_name,
-            partitions=self.kafka_partitions,
-        )

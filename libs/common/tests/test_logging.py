@@ -1,0 +1,49 @@
+"""Logs are JSON and never carry a secret, whether in extras or inside free text."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from visitor_common.logging import REDACTED, JsonFormatter, redact, redact_text
+
+
+def format_record(message: str, **extra: object) -> dict[str, object]:
+    logger = logging.getLogger("t")
+    record = logger.makeRecord("t", logging.INFO, __file__, 1, message, (), None, extra=extra)
+    return json.loads(JsonFormatter("svc").format(record))
+
+
+def test_secret_extras_are_masked_recursively() -> None:
+    out = format_record(
+        "linked", refresh_token="1//abc", nested={"client_secret": "s3cret", "ok": 1}, connection="c1"
+    )
+    text = json.dumps(out)
+    assert "1//abc" not in text and "s3cret" not in text
+    assert out["refresh_token"] == REDACTED
+    assert out["connection"] == "c1"
+
+
+def test_secrets_inside_text_are_masked() -> None:
+    line = redact_text(
+        "GET /cb?code=4/0Ab&state=xyz Authorization: Bearer ya29.tok refresh_token=1//r "
+        "jwt eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln password: hunter2"
+    )
+    for secret in ("4/0Ab", "xyz", "ya29.tok", "1//r", "eyJhbGciOiJFZERTQSJ9", "hunter2"):
+        assert secret not in line
+
+
+def test_plain_prose_is_kept() -> None:
+    assert redact_text("sync state=synced for appointment a1") == "sync state=synced for appointment a1"
+    assert redact({"state": "x", "status": "ok"}) == {"state": REDACTED, "status": "ok"}
+
+
+def test_exceptions_are_redacted() -> None:
+    logger = logging.getLogger("t")
+    try:
+        raise RuntimeError("refresh failed for refresh_token=1//leak")
+    except RuntimeError:
+        import sys
+
+        record = logger.makeRecord("t", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    assert "1//leak" not in JsonFormatter("svc").format(record)

@@ -1,0 +1,120 @@
+"""One contract, two adapters: the in-memory store always, MongoDB when one is reachable.
+
+Every repository in the services is written against this behaviour, so both adapters must
+agree on it exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from visitor_common.persistence import (
+    DocumentStore,
+    DuplicateKeyError,
+    UniqueIndex,
+    VersionConflictError,
+)
+
+CODE_INDEX = UniqueIndex("reception_code_active", ("tenant_id", "code"), {"status": "confirmed"})
+
+
+def name() -> str:
+    return f"c_{uuid.uuid4().hex[:8]}"
+
+
+async def test_insert_get_round_trip_and_copy_semantics(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    doc = {"_id": "a", "version": 1, "nested": {"x": [1, 2]}, "outbox": []}
+    await coll.insert(doc)
+    doc["nested"]["x"].append(3)  # the caller's copy must not leak into the store
+    got = await coll.get("a")
+    assert got == {"_id": "a", "version": 1, "nested": {"x": [1, 2]}, "outbox": []}
+    assert await coll.get("missing") is None
+
+
+async def test_duplicate_id_is_refused(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1})
+    with pytest.raises(DuplicateKeyError):
+        await coll.insert({"_id": "a", "version": 1})
+
+
+async def test_replace_is_compare_and_set_on_version(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "title": "old"})
+    await coll.replace({"_id": "a", "version": 2, "title": "new"}, expected_version=1)
+    with pytest.raises(VersionConflictError):
+        await coll.replace({"_id": "a", "version": 2, "title": "lost update"}, expected_version=1)
+    with pytest.raises(VersionConflictError):
+        await coll.replace({"_id": "missing", "version": 2}, expected_version=1)
+    assert (await coll.get("a")) == {"_id": "a", "version": 2, "title": "new"}
+
+
+async def test_concurrent_writers_exactly_one_wins(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "winner": None})
+
+    async def write(who: str) -> bool:
+        try:
+            await coll.replace({"_id": "a", "version": 2, "winner": who}, expected_version=1)
+            return True
+        except VersionConflictError:
+            return False
+
+    results = await asyncio.gather(*(write(f"w{i}") for i in range(10)))
+    assert results.count(True) == 1
+    assert (await coll.get("a"))["winner"] == f"w{results.index(True)}"
+
+
+async def test_partial_unique_index_applies_only_to_matching_documents(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.ensure_indexes([CODE_INDEX])
+    await coll.insert({"_id": "a", "version": 1, "tenant_id": "t1", "status": "confirmed", "code": "123456"})
+    # Same code in another tenant, or on a cancelled appointment: allowed.
+    await coll.insert({"_id": "b", "version": 1, "tenant_id": "t2", "status": "confirmed", "code": "123456"})
+    await coll.insert({"_id": "c", "version": 1, "tenant_id": "t1", "status": "cancelled", "code": "123456"})
+    with pytest.raises(DuplicateKeyError) as caught:
+        await coll.insert(
+            {"_id": "d", "version": 1, "tenant_id": "t1", "status": "confirmed", "code": "123456"}
+        )
+    assert caught.value.index == "reception_code_active"
+    # Re-activating the cancelled one would collide too, and the failed write changes nothing.
+    with pytest.raises(DuplicateKeyError):
+        await coll.replace(
+            {"_id": "c", "version": 2, "tenant_id": "t1", "status": "confirmed", "code": "123456"},
+            expected_version=1,
+        )
+    assert (await coll.get("c"))["status"] == "cancelled"
+    assert await coll.get("d") is None
+
+
+async def test_find_by_dotted_equality_with_sort_and_limit(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    for i in range(5):
+        await coll.insert({"_id": f"a{i}", "version": 1, "n": i, "meta": {"tenant": "t1" if i % 2 else "t2"}})
+    found = await coll.find({"meta.tenant": "t1"}, sort="-n")
+    assert [d["_id"] for d in found] == ["a3", "a1"]
+    assert [d["_id"] for d in await coll.find({}, sort="n", limit=2)] == ["a0", "a1"]
+    assert await coll.find({"meta.tenant": "nobody"}) == []
+
+
+async def test_outbox_listing_and_removal_keep_order(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "outbox": [{"id": "e1"}, {"id": "e2"}, {"id": "e3"}]})
+    await coll.insert({"_id": "b", "version": 1, "outbox": []})
+    pending = await coll.find_with_outbox(limit=10)
+    assert [d["_id"] for d in pending] == ["a"]
+    await coll.remove_from_outbox("a", ["e1", "e2"])
+    assert (await coll.get("a"))["outbox"] == [{"id": "e3"}]
+    await coll.remove_from_outbox("a", ["e3"])
+    assert await coll.find_with_outbox(limit=10) == []
+
+
+async def test_delete(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1})
+    assert await coll.delete("a") is True
+    assert await coll.delete("a") is False
+    assert await coll.get("a") is None
