@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 
-.PHONY: help bootstrap run test lint typecheck contracts unit bench clean
+.PHONY: help bootstrap run test lint typecheck contracts bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ contracts: bootstrap ## import-linter: services never import each other, libs/co
 
 bench: bootstrap ## sync latency p50/p99 and confirmations/s against a raw-broker baseline
 	@$(PY) -m devstack.bench
+
+docs: bootstrap ## regenerate the README's configuration table from the settings classes
+	@$(PY) -m devstack.configdoc --write README.md
 
 clean: ## remove the environments and caches
 	rm -rf .venv .venv-tools .pytest_cache .mypy_cache .ruff_cache

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
 from visitor_common.persistence import DocumentStore, InMemoryDocumentStore
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
+
 from visitor_common.events import (
     EVENT_REGISTRY,
     AppointmentCreated,

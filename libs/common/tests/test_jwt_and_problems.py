@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel
+
 from visitor_common.security import JwksSource, JwtVerifier, Principal, PrincipalKind, TokenInvalid
 from visitor_common.web import (
     ProblemError,

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+
 from devstack.tansu import TansuBroker
 from visitor_common.events import (
     AppointmentCreated,

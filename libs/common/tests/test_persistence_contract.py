@@ -10,6 +10,7 @@ import asyncio
 import uuid
 
 import pytest
+
 from visitor_common.persistence import (
     DocumentStore,
     DuplicateKeyError,

@@ -16,13 +16,15 @@ class ServiceSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_nested_delimiter="__", extra="ignore")
 
-    service_name: str = "service"
-    http_host: str = "127.0.0.1"
-    http_port: int = 8000
-    log_level: str = "INFO"
-    kafka_bootstrap_servers: str = "127.0.0.1:9092"
-    kafka_idempotent_producer: bool = True
-    kafka_partitions: int = Field(6, ge=1)
+    service_name: str = Field("service", description="Name in logs, client ids and event sources.")
+    http_host: str = Field("127.0.0.1", description="Interface the HTTP API listens on.")
+    http_port: int = Field(8000, description="Port of the HTTP API.")
+    log_level: str = Field("INFO", description="Root log level (JSON logs, secrets redacted).")
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="Kafka bootstrap host:port list.")
+    kafka_idempotent_producer: bool = Field(
+        True, description="Idempotent producer: true for Apache Kafka, false for Tansu (local)."
+    )
+    kafka_partitions: int = Field(6, ge=1, description="Partitions of the topics the service creates.")
     kafka_request_timeout_ms: int = Field(
         10_000,
         ge=1000,
@@ -32,7 +34,7 @@ class ServiceSettings(BaseSettings):
     mongodb_uri: SecretStr | None = Field(
         None, description="MongoDB connection string; the in-memory store is used when unset."
     )
-    mongodb_database: str = "visitor_scheduling"
-    jwt_issuer: str = "visitor-scheduling-auth"
-    jwt_audience: str = "visitor-scheduling"
+    mongodb_database: str = Field("visitor_scheduling", description="MongoDB database name.")
+    jwt_issuer: str = Field("visitor-scheduling-auth", description="Expected `iss` of access tokens.")
+    jwt_audience: str = Field("visitor-scheduling", description="Expected `aud` of access tokens.")
     jwks_url: str | None = Field(None, description="Where the auth service publishes its JWKS.")

@@ -1,0 +1,97 @@
+"""The production-like stack, checked without a Docker engine: the compose file, the
+Dockerfiles and the Kubernetes manifests agree with the services' real settings."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+APP_SERVICES = {
+    "auth": ("AUTH_", "auth_service.settings"),
+    "appointments": ("APPOINTMENTS_", "appointments_service.settings"),
+    "calendar-google": ("CALENDAR_GOOGLE_", "calendar_google.settings"),
+    "calendar-outlook": ("CALENDAR_OUTLOOK_", "calendar_outlook.settings"),
+}
+COMMON_REQUIRED = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_IDEMPOTENT_PRODUCER", "MONGODB_URI", "HTTP_HOST")
+CLIENT_REQUIRED = ("JWKS_URL", "AUTH_URL", "SERVICE_CLIENT_ID", "SERVICE_CLIENT_SECRET")
+EXTRA_REQUIRED = {
+    "auth": ("OPERATOR_KEY", "SIGNING_KEY_PEM", "SERVICE_CLIENTS", "TOKEN_ENCRYPTION_KEYS"),
+    "appointments": ("GOOGLE_CONNECTOR_URL", "OUTLOOK_CONNECTOR_URL"),
+    "calendar-google": ("PUBLIC_BASE_URL",),
+    "calendar-outlook": ("PUBLIC_BASE_URL",),
+}
+
+
+def compose() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def settings_fields(module: str) -> set[str]:
+    settings_cls = importlib.import_module(module).Settings
+    return {name.upper() for name in settings_cls.model_fields}
+
+
+def required(service: str) -> tuple[str, ...]:
+    client = () if service == "auth" else CLIENT_REQUIRED
+    return COMMON_REQUIRED + client + EXTRA_REQUIRED[service]
+
+
+def test_infrastructure_is_kafka_kraft_and_a_mongodb_replica_set() -> None:
+    services = compose()["services"]
+    kafka = services["kafka"]
+    assert "apache/kafka" in kafka["image"]
+    assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]  # KRaft, no ZooKeeper
+    assert "--replSet" in services["mongodb"]["command"]
+    assert "rs.initiate" in " ".join(services["mongodb"]["healthcheck"]["test"])
+
+
+@pytest.mark.parametrize("name", sorted(compose()["services"]))
+def test_every_compose_service_has_an_image_and_a_healthcheck(name: str) -> None:
+    service = compose()["services"][name]
+    assert service.get("image") or service.get("build"), name
+    assert service.get("healthcheck", {}).get("test"), name
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_compose_sets_the_required_environment_with_real_setting_names(name: str) -> None:
+    prefix, module = APP_SERVICES[name]
+    env: dict[str, str] = compose()["services"][name]["environment"]
+    missing = [key for key in required(name) if prefix + key not in env]
+    assert not missing, f"{name} lacks {missing}"
+    assert env[f"{prefix}KAFKA_IDEMPOTENT_PRODUCER"] == "true"  # real Kafka: idempotence on
+    unknown = {k for k in env if k.startswith(prefix)} - {prefix + f for f in settings_fields(module)}
+    assert not unknown, f"{name}: variables no setting reads: {sorted(unknown)}"
+    assert compose()["services"][name]["depends_on"]["kafka"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_dockerfiles_are_multi_stage_non_root_with_healthcheck(name: str) -> None:
+    text = (ROOT / "services" / name / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", text, re.M)) >= 2
+    user = re.findall(r"^USER (\S+)", text, re.M)
+    assert user and user[-1] not in {"root", "0"}
+    assert "HEALTHCHECK" in text
+    assert "--frozen" in text  # the lock file, not a fresh resolution
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_kubernetes_deployments_probe_and_use_real_settings(name: str) -> None:
+    prefix, module = APP_SERVICES[name]
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{name}.yaml").read_text()))
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    names = {e["name"] for e in container["env"]}
+    assert {prefix + "KAFKA_BOOTSTRAP_SERVERS", prefix + "MONGODB_URI"} <= names
+    assert names - {prefix + f for f in settings_fields(module)} == set()
+    kustomization = yaml.safe_load((ROOT / "deploy" / "k8s" / "kustomization.yaml").read_text())
+    assert f"{name}.yaml" in kustomization["resources"]

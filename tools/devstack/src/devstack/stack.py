@@ -1,0 +1,237 @@
+"""The whole local stack in one process tree: Tansu, both provider emulators, four services.
+
+Start order follows the dependencies: broker → emulators → auth (JWKS, tokens) → connectors →
+appointments. Every child runs in its own process group and is stopped as a group.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.processes import ManagedProcess, python_module, wait_healthy
+from devstack.tansu import TansuBroker, free_port
+
+SERVICES = ("auth", "calendar-google", "calendar-outlook", "appointments")
+SERVICE_MODULES = {
+    "auth": "auth_service",
+    "appointments": "appointments_service",
+    "calendar-google": "calendar_google",
+    "calendar-outlook": "calendar_outlook",
+}
+ENV_PREFIX = {
+    "auth": "AUTH_",
+    "appointments": "APPOINTMENTS_",
+    "calendar-google": "CALENDAR_GOOGLE_",
+    "calendar-outlook": "CALENDAR_OUTLOOK_",
+}
+DEFAULT_PORTS = {
+    "kafka": 9092,
+    "google-emulator": 8443,
+    "microsoft-emulator": 8444,
+    "auth": 8001,
+    "appointments": 8002,
+    "calendar-google": 8003,
+    "calendar-outlook": 8004,
+}
+
+
+@dataclass
+class StackConfig:
+    state_dir: Path
+    host: str = "127.0.0.1"
+    ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+
+    @classmethod
+    def with_free_ports(cls, state_dir: Path) -> StackConfig:
+        return cls(state_dir=state_dir, ports={name: free_port() for name in DEFAULT_PORTS})
+
+    def url(self, name: str) -> str:
+        return f"http://{self.host}:{self.ports[name]}"
+
+
+@dataclass
+class Secrets:
+    """Local-only secrets, generated once per state dir so restarts keep linked connections
+    readable (MongoDB mode) and never committed."""
+
+    operator_key: str
+    encryption_key: str
+    service_clients: dict[str, str]
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> Secrets:
+        if path.exists():
+            return cls(**json.loads(path.read_text()))
+        created = cls(
+            operator_key=secrets.token_urlsafe(24),
+            encryption_key=base64.b64encode(secrets.token_bytes(32)).decode(),
+            service_clients={name: secrets.token_urlsafe(24) for name in SERVICES if name != "auth"},
+        )
+        path.write_text(json.dumps(created.__dict__))
+        path.chmod(0o600)
+        return created
+
+
+@dataclass
+class EmulatorInfo:
+    base_url: str = ""
+    ca_file: str = ""
+    ready: threading.Event = field(default_factory=threading.Event)
+
+    def parse(self, line: str) -> None:
+        key, _, value = line.partition("=")
+        if key == "base_url":
+            self.base_url = value.strip()
+        elif key == "ca_file":
+            self.ca_file = value.strip()
+        if self.base_url and self.ca_file:
+            self.ready.set()
+
+
+class LocalStack:
+    def __init__(self, config: StackConfig, say: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.say = say
+        self.children: list[ManagedProcess] = []
+        self.broker: TansuBroker | None = None
+        self.emulators: dict[str, EmulatorInfo] = {}
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        (config.state_dir / "logs").mkdir(exist_ok=True)
+        self.secrets = Secrets.load_or_create(config.state_dir / "secrets.json")
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self.broker = TansuBroker(port=self.config.ports["kafka"]).start()
+        self.say(f"kafka (tansu)        {self.broker.bootstrap_servers}")
+        for provider in ("google", "microsoft"):
+            self._start_emulator(provider)
+        for service in SERVICES:
+            self._start_service(service)
+        self._write_pids()
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            child.stop()
+        if self.broker is not None:
+            self.broker.stop()
+
+    def pids(self) -> list[int]:
+        pids = [c.pid for c in self.children if c.pid]
+        if self.broker and self.broker.process:
+            pids.append(self.broker.process.pid)
+        return pids
+
+    def _write_pids(self) -> None:
+        (self.config.state_dir / "pids.json").write_text(json.dumps(self.pids()))
+
+    # -- emulators ---------------------------------------------------------------------------
+    def _start_emulator(self, provider: str) -> None:
+        name = f"{provider}-emulator"
+        info = EmulatorInfo()
+        data_dir = self.config.state_dir / name
+        process = ManagedProcess(
+            name,
+            python_module(
+                "provider_emulators.cli",
+                provider,
+                "--host",
+                self.config.host,
+                "--port",
+                str(self.config.ports[name]),
+                "--data-dir",
+                str(data_dir),
+            ),
+            log_path=self.config.state_dir / "logs" / f"{name}.log",
+            on_line=info.parse,
+        ).start()
+        self.children.append(process)
+        if not info.ready.wait(timeout=30) or not process.alive():
+            raise RuntimeError(f"{name} did not start; see {process.log_path}")
+        self.emulators[provider] = info
+        self.say(f"{name:<20} {info.base_url}  (CA {info.ca_file})")
+
+    # -- services ----------------------------------------------------------------------------
+    def _start_service(self, service: str) -> None:
+        env = self.service_env(service)
+        process = ManagedProcess(
+            service,
+            python_module(SERVICE_MODULES[service]),
+            env=env,
+            log_path=self.config.state_dir / "logs" / f"{service}.log",
+        ).start()
+        self.children.append(process)
+        wait_healthy(f"{self.config.url(service)}/healthz", alive=process.alive)
+        self.say(f"{service:<20} {self.config.url(service)}  (docs {self.config.url(service)}/docs)")
+
+    def service_env(self, service: str) -> dict[str, str]:
+        prefix = ENV_PREFIX[service]
+        assert self.broker is not None
+        google, microsoft = self.emulators["google"], self.emulators["microsoft"]
+        common = {
+            "SERVICE_NAME": service,
+            "HTTP_HOST": self.config.host,
+            "HTTP_PORT": str(self.config.ports[service]),
+            "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
+            "KAFKA_IDEMPOTENT_PRODUCER": "false",  # Tansu rejects InitProducerId
+            "JWKS_URL": f"{self.config.url('auth')}/.well-known/jwks.json",
+            "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        }
+        if os.environ.get("MONGODB_URI"):
+            common["MONGODB_URI"] = os.environ["MONGODB_URI"]
+        specific: dict[str, str] = {}
+        if service == "auth":
+            specific = {
+                "PUBLIC_BASE_URL": self.config.url("auth"),
+                "OPERATOR_KEY": self.secrets.operator_key,
+                "SERVICE_CLIENTS": json.dumps(
+                    {
+                        name: {"secret": secret, "scopes": ["calendar.tokens", "connections.read"]}
+                        for name, secret in self.secrets.service_clients.items()
+                    }
+                ),
+                "TOKEN_ENCRYPTION_KEYS": json.dumps({"local-1": self.secrets.encryption_key}),
+                "TOKEN_ENCRYPTION_ACTIVE_KID": "local-1",
+                "PROVIDER_CA_FILE": google.ca_file,
+                "GOOGLE_CLIENT_ID": "local-google-client",
+                "GOOGLE_CLIENT_SECRET": "local-google-secret",
+                "GOOGLE_AUTHORIZATION_URL": f"{google.base_url}/o/oauth2/v2/auth",
+                "GOOGLE_TOKEN_URL": f"{google.base_url}/token",
+                "GOOGLE_REVOKE_URL": f"{google.base_url}/revoke",
+                "GOOGLE_CERTS_URL": f"{google.base_url}/oauth2/v3/certs",
+                "MICROSOFT_CLIENT_ID": "local-microsoft-client",
+                "MICROSOFT_CLIENT_SECRET": "local-microsoft-secret",
+                "MICROSOFT_AUTHORITY_HOST": microsoft.base_url,
+                "MICROSOFT_PROVIDER_CA_FILE": microsoft.ca_file,
+            }
+        else:
+            specific = {
+                "AUTH_URL": self.config.url("auth"),
+                "SERVICE_CLIENT_ID": service,
+                "SERVICE_CLIENT_SECRET": self.secrets.service_clients[service],
+            }
+        if service == "appointments":
+            specific |= {
+                "GOOGLE_CONNECTOR_URL": self.config.url("calendar-google"),
+                "OUTLOOK_CONNECTOR_URL": self.config.url("calendar-outlook"),
+            }
+        if service == "calendar-google":
+            specific |= {
+                "PUBLIC_BASE_URL": self.config.url(service),
+                "PROVIDER_CA_FILE": google.ca_file,
+                "CALENDAR_BASE_URL": google.base_url,
+                "DIRECTORY_BASE_URL": google.base_url,
+            }
+        if service == "calendar-outlook":
+            specific |= {
+                "PUBLIC_BASE_URL": self.config.url(service),
+                "PROVIDER_CA_FILE": microsoft.ca_file,
+                "GRAPH_BASE_URL": microsoft.base_url,
+            }
+        return {prefix + key: value for key, value in (common | specific).items()}
