@@ -29,10 +29,20 @@ def bind_socket(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this: without it Nagle + delayed ACK add ~40 ms per response.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(128)
     sock.setblocking(False)
     return sock
+
+
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - mapping, not binding
+
+
+def advertised_host(host: str, public_host: str | None) -> str:
+    """The host name clients use: ``public_host`` if given, loopback for wildcard binds."""
+    return public_host or _WILDCARDS.get(host, host)
 
 
 def format_base_url(host: str, port: int) -> str:
@@ -56,14 +66,16 @@ class _PreparedServer:
         port: int,
         data_dir: Path | None,
         app_factory: AppFactory | None,
+        public_host: str | None = None,
     ) -> None:
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="emu-"))
         self.ca = ensure_ca(self.data_dir)
         self.socket = bind_socket(host, port)
         self.port: int = self.socket.getsockname()[1]
-        self.base_url = format_base_url(host, self.port)
+        self.public_host = advertised_host(host, public_host)
+        self.base_url = format_base_url(self.public_host, self.port)
         self.app = _resolve_app(app, app_factory, self.base_url)
-        cert, key = self.ca.issue_server_cert([host])
+        cert, key = self.ca.issue_server_cert([self.public_host, *([host] if host not in _WILDCARDS else [])])
         config = uvicorn.Config(
             self.app,
             ssl_certfile=str(cert),
@@ -71,7 +83,7 @@ class _PreparedServer:
             log_level="warning",
             access_log=False,
             lifespan="auto",
-            timeout_graceful_shutdown=2,
+            timeout_graceful_shutdown=1,
         )
         self.server = uvicorn.Server(config)
 
@@ -81,7 +93,8 @@ class EmulatorServer:
 
     ``EmulatorServer(app_factory=create_app, data_dir=d)`` builds the app with its base URL;
     ``EmulatorServer(app, data_dir=d)`` serves a ready app. The port is bound in the
-    constructor, so ``base_url`` is known before ``start()``.
+    constructor, so ``base_url`` is known before ``start()``. ``public_host`` is the name
+    clients use (base URL and certificate), e.g. a docker-compose service name.
     """
 
     def __init__(
@@ -92,8 +105,9 @@ class EmulatorServer:
         data_dir: Path | None = None,
         *,
         app_factory: AppFactory | None = None,
+        public_host: str | None = None,
     ) -> None:
-        self._prepared = _PreparedServer(app, host, port, data_dir, app_factory)
+        self._prepared = _PreparedServer(app, host, port, data_dir, app_factory, public_host)
         self._thread: threading.Thread | None = None
 
     @property
@@ -162,12 +176,13 @@ def serve_forever(
     *,
     app_factory: AppFactory | None = None,
     on_ready: Callable[[str, Path], None] | None = None,
+    public_host: str | None = None,
 ) -> None:
     """Serve in the foreground until SIGINT/SIGTERM (uvicorn installs the handlers).
 
     ``on_ready(base_url, ca_path)`` is called once the socket listens, before serving starts.
     """
-    prepared = _PreparedServer(app, host, port, data_dir, app_factory)
+    prepared = _PreparedServer(app, host, port, data_dir, app_factory, public_host)
     if on_ready is not None:
         on_ready(prepared.base_url, prepared.ca.ca_path)
     try:

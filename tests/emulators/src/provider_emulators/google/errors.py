@@ -161,4 +161,6 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         if exc.status_code == 405:
             reason, message = "httpMethodNotAllowed", "Method Not Allowed"
-        return JSONResponse(api_error_body(exc.status_code, reason, message, domain), status_code=exc.status_code)
+        return JSONResponse(
+            api_error_body(exc.status_code, reason, message, domain), status_code=exc.status_code
+        )

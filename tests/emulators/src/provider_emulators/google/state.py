@@ -11,6 +11,8 @@ from provider_emulators.google.timeutil import Clock
 CODE_TTL_S = 600
 ACCESS_TOKEN_TTL_S = 3600
 FLOW_TTL_S = 3600
+REFRESH_IDLE_LIMIT_S = 183 * 24 * 3600  # unused for six months -> invalid_grant
+MAX_REFRESH_TOKENS = 100  # per user and client; the oldest stops working beyond that
 
 
 @dataclass
@@ -34,6 +36,7 @@ class User:
     name: str
     domain: str | None  # the Workspace domain (``hd``); None for a personal account
     directory_permission: bool = False
+    time_zone: str = "UTC"
     sub: str = field(default_factory=lambda: str(100000000000000000000 + secrets.randbelow(10**20)))
 
 
@@ -69,6 +72,7 @@ class AuthFlow:
     nonce: str | None
     login_hint: str | None
     created: float
+    chosen_email: str | None = None  # the account whose consent page was shown
 
 
 @dataclass
@@ -142,6 +146,7 @@ class GoogleState:
     codes: dict[str, AuthCode] = field(default_factory=dict)
     grants: dict[str, Grant] = field(default_factory=dict)
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token -> grant id
+    refresh_last_used: dict[str, float] = field(default_factory=dict)
     access_tokens: dict[str, AccessToken] = field(default_factory=dict)
     events: dict[str, dict[str, StoredEvent]] = field(default_factory=dict)  # calendar -> id -> event
     channels: dict[str, Channel] = field(default_factory=dict)
@@ -166,15 +171,17 @@ class GoogleState:
         return self.domains[user.domain].customer_id if user.domain in self.domains else None
 
     def dump(self) -> dict[str, Any]:
-        """JSON-able snapshot for test assertions (secrets included: this is a test double)."""
+        """JSON-able snapshot for test assertions; secrets and tokens are left out."""
         return {
             "now": self.clock.time(),
-            "clients": {k: asdict(v) for k, v in self.clients.items()},
+            "clients": {k: {**asdict(v), "client_secret": "***"} for k, v in self.clients.items()},
             "domains": {k: asdict(v) for k, v in self.domains.items()},
             "users": {k: asdict(v) for k, v in self.users.items()},
             "buildings": {k: v.resource for k, v in self.buildings.items()},
             "rooms": {k: v.resource for k, v in self.rooms.items()},
-            "grants": {k: asdict(v) for k, v in self.grants.items()},
+            "grants": {
+                k: {**asdict(v), "refresh_tokens": len(v.refresh_tokens)} for k, v in self.grants.items()
+            },
             "access_tokens": len(self.access_tokens),
             "events": {
                 cal: {eid: ev.resource for eid, ev in evs.items()} for cal, evs in self.events.items()

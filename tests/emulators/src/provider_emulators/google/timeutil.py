@@ -29,15 +29,22 @@ def parse_rfc3339(value: str, field: str) -> dt.datetime:
     """Parse a timestamp with an explicit offset (Google rejects naive ones in queries)."""
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
+        if parsed.tzinfo is None:
+            raise invalid(f"Bad Request: {field} must have a time zone offset", field)
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):
         raise invalid(f"Bad Request: invalid {field} value '{value}'", field) from None
-    if parsed.tzinfo is None:
-        raise invalid(f"Bad Request: {field} must have a time zone offset", field)
-    return parsed.astimezone(UTC)
 
 
 def parse_event_time(value: Any, field: str) -> dt.datetime:
     """Parse an EventDateTime (``dateTime`` [+ ``timeZone``] or all-day ``date``) to UTC."""
+    try:
+        return _parse_event_time(value, field)
+    except OverflowError:
+        raise invalid(f"Invalid {field} time.", field) from None
+
+
+def _parse_event_time(value: Any, field: str) -> dt.datetime:
     if not isinstance(value, dict):
         raise invalid(f"Invalid {field} time.", field)
     zone = _zone(value.get("timeZone"), field)

@@ -7,7 +7,15 @@ from typing import Any
 
 from provider_emulators.google.errors import GoogleApiError, auth_error
 from provider_emulators.google.keys import SigningKey
-from provider_emulators.google.state import ACCESS_TOKEN_TTL_S, AccessToken, GoogleState, Grant, User
+from provider_emulators.google.state import (
+    ACCESS_TOKEN_TTL_S,
+    MAX_REFRESH_TOKENS,
+    REFRESH_IDLE_LIMIT_S,
+    AccessToken,
+    GoogleState,
+    Grant,
+    User,
+)
 
 DEFAULT_ISSUER = "https://accounts.google.com"
 CALENDAR_SCOPES = (
@@ -83,13 +91,31 @@ class TokenService:
             "token_type": "Bearer",
         }
         if with_refresh:
-            refresh = f"1//{secrets.token_urlsafe(48)}"
-            grant.refresh_tokens.append(refresh)
-            self.state.refresh_tokens[refresh] = grant.grant_id
-            response["refresh_token"] = refresh
+            response["refresh_token"] = self._new_refresh_token(grant)
         if "openid" in scopes:
             response["id_token"] = self.id_token(self.state.users[grant.email], grant.client_id, nonce)
         return response
+
+    def _new_refresh_token(self, grant: Grant) -> str:
+        refresh = f"1//{secrets.token_urlsafe(48)}"
+        grant.refresh_tokens.append(refresh)
+        self.state.refresh_tokens[refresh] = grant.grant_id
+        self.state.refresh_last_used[refresh] = self.state.clock.time()
+        while len(grant.refresh_tokens) > MAX_REFRESH_TOKENS:
+            self.state.refresh_tokens.pop(grant.refresh_tokens.pop(0), None)
+        return refresh
+
+    def use_refresh_token(self, token: str) -> Grant | None:
+        """The live grant behind ``token`` (marking it used), or None when invalid or idle too long."""
+        grant = self.state.grants.get(self.state.refresh_tokens.get(token, ""))
+        if grant is None or grant.revoked:
+            return None
+        now = self.state.clock.time()
+        if now - self.state.refresh_last_used.get(token, now) > REFRESH_IDLE_LIMIT_S:
+            self.state.refresh_tokens.pop(token, None)
+            return None
+        self.state.refresh_last_used[token] = now
+        return grant
 
     def id_token(self, user: User, client_id: str, nonce: str | None) -> str:
         now = int(self.state.clock.time())

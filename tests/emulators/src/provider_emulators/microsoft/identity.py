@@ -30,6 +30,7 @@ from provider_emulators.microsoft.scopes import (
     scope_string,
 )
 from provider_emulators.microsoft.state import (
+    OIDC_SCOPES,
     AccessToken,
     App,
     AuthCode,
@@ -74,11 +75,14 @@ def discovery_document(emu: Emulator, tenant_path: str) -> dict[str, Any] | None
         "issuer": emu.issuer(issuer_tid),
         "authorization_endpoint": f"{base}/oauth2/v2.0/authorize",
         "token_endpoint": f"{base}/oauth2/v2.0/token",
-        "device_authorization_endpoint": f"{base}/oauth2/v2.0/devicecode",
         "end_session_endpoint": f"{base}/oauth2/v2.0/logout",
         "jwks_uri": f"{base}/discovery/v2.0/keys",
         "userinfo_endpoint": f"{emu.base_url}/oidc/userinfo",
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_basic",
+        ],
         "response_modes_supported": ["query", "fragment", "form_post"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
@@ -89,11 +93,27 @@ def discovery_document(emu: Emulator, tenant_path: str) -> dict[str, Any] | None
         "frontchannel_logout_supported": True,
         "code_challenge_methods_supported": ["plain", "S256"],
         "claims_supported": [
-            "sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
-            "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username",
-            "name", "tid", "ver", "at_hash", "c_hash", "email", "oid",
-        ],  # fmt: skip
-        "kerberos_endpoint": f"{base}/kerberos",
+            "sub",
+            "iss",
+            "cloud_instance_name",
+            "cloud_instance_host_name",
+            "cloud_graph_host_name",
+            "msgraph_host",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "acr",
+            "nonce",
+            "preferred_username",
+            "name",
+            "tid",
+            "ver",
+            "at_hash",
+            "c_hash",
+            "email",
+            "oid",
+        ],
         "tenant_region_scope": None if kind == "consumers" else "AS",
         "cloud_instance_name": "microsoftonline.com",
         "cloud_graph_host_name": "graph.windows.net",
@@ -296,10 +316,12 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
     header = request.headers.get("authorization", "")
     if header.lower().startswith("basic "):
         try:
-            decoded = base64.b64decode(header[6:].strip()).decode()
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode()
         except (ValueError, UnicodeDecodeError) as exc:
             raise AadError(401, "invalid_client", 7000215, "Invalid client secret provided.") from exc
-        client_id, _, secret = decoded.partition(":")
+        client_id, colon, secret = decoded.partition(":")
+        if not colon:
+            raise AadError(401, "invalid_client", 7000215, "Invalid client secret provided.")
         return unquote(client_id), unquote(secret)
     return form.get("client_id", ""), form.get("client_secret")
 
@@ -307,7 +329,12 @@ def _client_credentials(request: Request, form: dict[str, str]) -> tuple[str, st
 def _authenticate_client(emu: Emulator, request: Request, form: dict[str, str]) -> App:
     client_id, secret = _client_credentials(request, form)
     if not client_id:
-        raise AadError(400, "invalid_request", 900144, "The request body must contain the following parameter: 'client_id'.")  # fmt: skip
+        raise AadError(
+            400,
+            "invalid_request",
+            900144,
+            "The request body must contain the following parameter: 'client_id'.",
+        )
     app = emu.state.apps.get(client_id)
     if app is None:
         raise AadError(
@@ -338,7 +365,10 @@ def _require(form: dict[str, str], name: str) -> str:
     value = form.get(name)
     if not value:
         raise AadError(
-            400, "invalid_request", 900144, f"The request body must contain the following parameter: '{name}'."
+            400,
+            "invalid_request",
+            900144,
+            f"The request body must contain the following parameter: '{name}'.",
         )
     return value
 
@@ -387,10 +417,15 @@ def _redeem_code(emu: Emulator, app: App, form: dict[str, str]) -> dict[str, Any
         )
     if code.expires_at <= now():
         raise AadError(
-            400, "invalid_grant", 70008, "The provided authorization code or refresh token has expired due to inactivity."  # fmt: skip
+            400,
+            "invalid_grant",
+            70008,
+            "The provided authorization code or refresh token has expired due to inactivity.",
         )
     if code.client_id != app.client_id:
-        raise AadError(400, "invalid_grant", 70000, "The provided authorization code was issued to another client.")  # fmt: skip
+        raise AadError(
+            400, "invalid_grant", 70000, "The provided authorization code was issued to another client."
+        )
     if form.get("redirect_uri") != code.redirect_uri:
         raise AadError(
             400,
@@ -450,17 +485,19 @@ def _refresh(emu: Emulator, app: App, form: dict[str, str]) -> dict[str, Any]:
             f"'{app.client_id}'. Send an interactive authorization request for this user and resource.",
             suberror="consent_required",
         )
-    scopes = [*requested, *(s for s in record.scopes if s in ("openid", "profile", "email", "offline_access") and s not in requested)]  # fmt: skip
+    oidc = [s for s in record.scopes if s in OIDC_SCOPES and s not in requested]
+    scopes = [*requested, *oidc]
     body = _token_response(emu, app, user, scopes, None, form)
-    record.revoked = True
     record.replaced_by = body.get("refresh_token")
+    if state.settings.retire_redeemed_refresh_tokens:
+        record.revoked = True
     return body
 
 
 # --- router ------------------------------------------------------------------------------------
 
 
-def build_router(emu: Emulator) -> APIRouter:  # noqa: C901 - one closure per endpoint
+def build_router(emu: Emulator) -> APIRouter:
     router = APIRouter()
 
     @router.get("/{tenant}/v2.0/.well-known/openid-configuration", include_in_schema=False)
@@ -527,9 +564,7 @@ def build_router(emu: Emulator) -> APIRouter:  # noqa: C901 - one closure per en
         try:
             if form.get("action") != "accept":
                 emu.state.auth_requests.pop(req.id, None)
-                raise RedirectError(
-                    "access_denied", 65004, "User declined to consent to access the app."
-                )
+                raise RedirectError("access_denied", 65004, "User declined to consent to access the app.")
             if req.kind == "adminconsent":
                 return _finish_admin_consent(emu, req, user)
             emu.state.user_consents.setdefault((user.id, req.client_id), set()).update(
@@ -553,7 +588,10 @@ def build_router(emu: Emulator) -> APIRouter:  # noqa: C901 - one closure per en
                 body = _refresh(emu, app, form)
             else:
                 raise AadError(
-                    400, "unsupported_grant_type", 70003, f"The app requested an unsupported grant type '{grant_type}'."  # fmt: skip
+                    400,
+                    "unsupported_grant_type",
+                    70003,
+                    f"The app requested an unsupported grant type '{grant_type}'.",
                 )
         except AadError as exc:
             return aad_error_response(exc)
@@ -568,7 +606,9 @@ def build_router(emu: Emulator) -> APIRouter:  # noqa: C901 - one closure per en
     @router.get("/oidc/userinfo", include_in_schema=False)
     async def userinfo(request: Request) -> Response:
         header = request.headers.get("authorization", "")
-        record = emu.state.access_tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        record = (
+            emu.state.access_tokens.get(header[7:].strip()) if header.lower().startswith("bearer ") else None
+        )
         if record is None or record.expires_at <= now():
             return JSONResponse({"error": "invalid_token"}, status_code=401)
         user = emu.state.users[record.user_id]

@@ -5,6 +5,7 @@ Delivery failures are counted and otherwise ignored, as Graph does after its ret
 
 from __future__ import annotations
 
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -57,9 +58,33 @@ class Notifier:
 
     def __init__(self, state: MicrosoftState) -> None:
         self.state = state
-        self.verify: bool | str = True
+        self._verify: bool | str = True
+        self._context: ssl.SSLContext | None = None
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="graph-notify")
         self._lock = threading.Lock()
+        self._client: httpx.Client | None = None
+
+    @property
+    def verify(self) -> ssl.SSLContext:
+        """The TLS context for https notification URLs (system CAs, or the configured CA file)."""
+        if self._context is None:
+            if isinstance(self._verify, str):
+                self._context = ssl.create_default_context(cafile=self._verify)
+            else:
+                self._context = ssl.create_default_context()
+        return self._context
+
+    def trust(self, ca_path: str) -> None:
+        """Trust ``ca_path`` (instead of the system CAs) for https notification URLs."""
+        with self._lock:
+            self._verify, self._context = ca_path, None
+            self._client = None
+
+    def _sync_client(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(verify=self.verify, timeout=10.0)
+            return self._client
 
     def event_changed(self, event: StoredEvent, change_type: str) -> None:
         """Notify every live subscription on the mailbox owner's events."""
@@ -73,12 +98,15 @@ class Notifier:
             self.post(sub.notification_url, change_payload(sub, event, change_type, user.tenant_id))
 
     def post(self, url: str, payload: dict[str, Any]) -> None:
-        self._executor.submit(self._deliver, url, payload)
+        try:
+            self._executor.submit(self._deliver, url, payload)
+        except RuntimeError:  # shutting down: the notification is lost, as a failed delivery
+            self.state.counters.notifications_failed += 1
 
     def _deliver(self, url: str, payload: dict[str, Any]) -> None:
         ok = False
         try:
-            response = httpx.post(url, json=payload, timeout=10.0, verify=self.verify)
+            response = self._sync_client().post(url, json=payload)
             ok = response.status_code < 300
         except httpx.HTTPError:
             ok = False
@@ -103,3 +131,5 @@ class Notifier:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        if self._client is not None:
+            self._client.close()

@@ -60,7 +60,9 @@ class App:
     redirect_uris: list[str]
     name: str = "Test application"
     # what ``.default`` expands to: the permissions configured on the app registration
-    permissions: list[str] = field(default_factory=lambda: ["User.Read", "Calendars.ReadWrite", "Place.Read.All"])
+    permissions: list[str] = field(
+        default_factory=lambda: ["User.Read", "Calendars.ReadWrite", "Place.Read.All"]
+    )
 
 
 @dataclass
@@ -194,6 +196,9 @@ class Settings:
     access_token_lifetime_s: int = 3600
     refresh_token_lifetime_s: int = 90 * 24 * 3600
     code_lifetime_s: int = 600
+    # Entra keeps a redeemed refresh token valid until it expires; the emulator retires it by
+    # default so a client that keeps the old token is caught. Set False for Entra's behaviour.
+    retire_redeemed_refresh_tokens: bool = True
     enforce_mailbox_concurrency: bool = False
     mailbox_concurrency_limit: int = MAX_CONCURRENT_PER_MAILBOX
     graph_latency_ms: int = 0
@@ -203,7 +208,6 @@ class Settings:
 
 @dataclass
 class Counters:
-    requests_by_path: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     requests_by_mailbox: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     max_in_flight: dict[str, int] = field(default_factory=lambda: defaultdict(int))

@@ -1,0 +1,27 @@
+"""The emulator's shared objects, handed to every router."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from provider_emulators.core.control import RequestCounter
+from provider_emulators.core.faults import FaultInjector
+from provider_emulators.google.keys import SigningKey
+from provider_emulators.google.push import PushNotifier
+from provider_emulators.google.state import GoogleState
+from provider_emulators.google.tokens import TokenService
+
+
+@dataclass
+class GoogleEmulator:
+    base_url: str
+    issuer: str
+    state: GoogleState = field(default_factory=GoogleState)
+    key: SigningKey = field(default_factory=SigningKey)
+    faults: FaultInjector = field(default_factory=FaultInjector)
+    counter: RequestCounter = field(default_factory=RequestCounter)
+    notifier: PushNotifier = field(default_factory=PushNotifier)
+    tokens: TokenService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens = TokenService(self.state, self.key, self.issuer)
