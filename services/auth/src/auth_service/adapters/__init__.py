@@ -1,0 +1,1 @@
+"""Storage, cryptography, provider clients and publishing."""

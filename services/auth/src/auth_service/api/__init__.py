@@ -1,0 +1,1 @@
+"""FastAPI routers (thin: parse, call a use case, map errors)."""

@@ -1,0 +1,136 @@
+"""Request and response bodies of the public and operator API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
+
+from auth_service.domain.models import CalendarConnection, Employee, Role
+from visitor_common.contracts.connections import ConnectionInfo
+from visitor_common.events import ConnectionStatus, Provider
+
+Name = Field(min_length=1, max_length=200)
+Password = Field(min_length=12, max_length=256)
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class SignInRequest(_In):
+    tenant_id: str = Field(min_length=1, max_length=64)
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshRequest(_In):
+    refresh_token: str = Field(min_length=1, max_length=512)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    refresh_token: str
+
+
+class EmployeeIn(_In):
+    name: str = Name
+    email: EmailStr
+    role: Role = Role.MEMBER
+    password: str | None = Field(None, min_length=12, max_length=256)
+
+
+class EmployeeOut(BaseModel):
+    id: str
+    tenant_id: str
+    name: str
+    email: str
+    role: Role
+    created_at: datetime
+
+    @classmethod
+    def of(cls, employee: Employee) -> EmployeeOut:
+        return cls(
+            id=employee.id,
+            tenant_id=employee.tenant_id,
+            name=employee.name,
+            email=employee.email,
+            role=employee.role,
+            created_at=employee.created_at,
+        )
+
+
+class TenantIn(_In):
+    tenant_id: str | None = Field(None, min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    name: str = Name
+    admin_name: str = Name
+    admin_email: EmailStr
+    admin_password: str = Password
+
+
+class TenantOut(BaseModel):
+    tenant_id: str
+    name: str
+    admin: EmployeeOut
+
+
+class AuthorizationUrl(BaseModel):
+    authorization_url: str
+
+
+class ConnectionOut(BaseModel):
+    connection_id: str
+    provider: Provider
+    account_email: str
+    status: ConnectionStatus
+    room_group_id: str | None
+    room_selection_required: bool = Field(
+        description="True while no building (Google) / room list (Microsoft) is chosen; the "
+        "connector's /v1/rooms lists the choices."
+    )
+    linked_at: datetime
+
+    @classmethod
+    def of(cls, connection: CalendarConnection) -> ConnectionOut:
+        return cls(
+            connection_id=connection.id,
+            provider=connection.provider,
+            account_email=connection.account_email,
+            status=connection.status,
+            room_group_id=connection.room_group_id,
+            room_selection_required=connection.room_selection_required,
+            linked_at=connection.linked_at,
+        )
+
+
+class ConnectionsOut(BaseModel):
+    items: list[ConnectionOut]
+
+
+class UnlinkOut(BaseModel):
+    connection: ConnectionOut
+    revoked_at_provider: bool
+
+
+class RoomPreferenceIn(_In):
+    room_group_id: str = Field(min_length=1, max_length=512)
+
+
+class LinkResult(BaseModel):
+    message: str
+    connection: ConnectionOut | None = None
+
+
+def connection_info(connection: CalendarConnection) -> ConnectionInfo:
+    return ConnectionInfo(
+        connection_id=connection.id,
+        tenant_id=connection.tenant_id,
+        employee_id=connection.employee_id,
+        provider=connection.provider,
+        account_email=connection.account_email,
+        status=connection.status,
+        room_group_id=connection.room_group_id,
+        linked_at=connection.linked_at,
+    )

@@ -1,0 +1,1 @@
+"""Pure model and rules of the auth service (no framework, database or HTTP imports)."""

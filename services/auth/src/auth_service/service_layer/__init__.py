@@ -1,0 +1,1 @@
+"""Use cases: accounts and sign-in, linking, connections and the internal token API."""

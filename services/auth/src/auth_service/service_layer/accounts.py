@@ -1,0 +1,174 @@
+"""Tenants, employees, API sign-in (access JWT + rotating refresh token) and service tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from auth_service.adapters.passwords import hash_password, verify_password
+from auth_service.domain import errors
+from auth_service.domain.models import Employee, RefreshSession, Role, Tenant, new_id, normalize_email
+from auth_service.service_layer.context import ServiceContext, utc_now
+from visitor_common.contracts.connections import ServiceToken
+from visitor_common.persistence import DuplicateKeyError, VersionConflictError
+from visitor_common.security import Principal, PrincipalKind
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str = field(repr=False)
+    expires_in: int
+    refresh_token: str = field(repr=False)
+
+
+def token_hash(token: str) -> str:
+    """Opaque secrets (refresh tokens, OAuth states) are stored only as their SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _employee(
+    tenant_id: str, name: str, email: str, role: Role, password: str | None, ctx: ServiceContext
+) -> Employee:
+    return Employee(
+        tenant_id=tenant_id,
+        name=name,
+        email=email.strip(),
+        email_key=normalize_email(email),
+        role=role,
+        password_hash=hash_password(password) if password else None,
+        created_at=ctx.clock(),
+    )
+
+
+async def create_tenant(
+    ctx: ServiceContext,
+    *,
+    name: str,
+    admin_name: str,
+    admin_email: str,
+    admin_password: str,
+    tenant_id: str | None = None,
+) -> tuple[Tenant, Employee]:
+    """Bootstrap a tenant with its first administrator (operator route)."""
+    tenant = Tenant(_id=tenant_id or new_id(), name=name, created_at=ctx.clock())
+    try:
+        await ctx.repos.tenants.insert(tenant)
+    except DuplicateKeyError as error:
+        raise errors.tenant_exists() from error
+    admin = _employee(tenant.id, admin_name, admin_email, Role.ADMIN, admin_password, ctx)
+    await ctx.repos.employees.add(admin)
+    return tenant, admin
+
+
+async def register_employee(
+    ctx: ServiceContext,
+    principal: Principal,
+    *,
+    name: str,
+    email: str,
+    role: Role,
+    password: str | None,
+) -> Employee:
+    if principal.role != Role.ADMIN.value:
+        raise errors.admin_required()
+    assert principal.tenant_id is not None
+    employee = _employee(principal.tenant_id, name, email, role, password, ctx)
+    await ctx.repos.employees.add(employee)
+    return employee
+
+
+async def list_employees(ctx: ServiceContext, tenant_id: str) -> list[Employee]:
+    return await ctx.repos.employees.find({"tenant_id": tenant_id}, sort="created_at")
+
+
+async def get_employee(ctx: ServiceContext, tenant_id: str, employee_id: str) -> Employee:
+    employee = await ctx.repos.employees.in_tenant(tenant_id, employee_id)
+    if employee is None:
+        raise errors.employee_not_found()
+    return employee
+
+
+# JWTs are signed on the wall clock, not ``ctx.clock``: every service verifies them against its own.
+
+
+def _access_token(ctx: ServiceContext, employee: Employee) -> str:
+    claims = {
+        "iss": ctx.settings.jwt_issuer,
+        "aud": ctx.settings.jwt_audience,
+        "sub": employee.id,
+        "tid": employee.tenant_id,
+        "role": employee.role.value,
+        "email": employee.email,
+        "typ": PrincipalKind.EMPLOYEE.value,
+    }
+    return ctx.signing_key.sign(
+        claims, now=utc_now(), ttl=timedelta(seconds=ctx.settings.access_token_ttl_seconds)
+    )
+
+
+async def _issue_pair(ctx: ServiceContext, employee: Employee) -> TokenPair:
+    refresh = secrets.token_urlsafe(48)
+    now = ctx.clock()
+    session = RefreshSession(
+        _id=token_hash(refresh),
+        tenant_id=employee.tenant_id,
+        employee_id=employee.id,
+        created_at=now,
+        expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
+    )
+    await ctx.repos.refresh_sessions.insert(session)
+    return TokenPair(
+        access_token=_access_token(ctx, employee),
+        expires_in=ctx.settings.access_token_ttl_seconds,
+        refresh_token=refresh,
+    )
+
+
+async def sign_in(ctx: ServiceContext, *, tenant_id: str, email: str, password: str) -> TokenPair:
+    employee = await ctx.repos.employees.by_email(tenant_id, normalize_email(email))
+    # Verify even for an unknown e-mail, so timing does not reveal who is registered.
+    if not verify_password(employee.password_hash if employee else None, password) or employee is None:
+        raise errors.invalid_credentials()
+    return await _issue_pair(ctx, employee)
+
+
+async def refresh_session(ctx: ServiceContext, refresh_token: str) -> TokenPair:
+    """Rotate: a refresh token works once; the answer carries its successor."""
+    session = await ctx.repos.refresh_sessions.get(token_hash(refresh_token))
+    now = ctx.clock()
+    if session is None or session.used_at is not None or now >= session.expires_at:
+        raise errors.invalid_refresh_token()
+    session.used_at = now
+    try:
+        await ctx.repos.refresh_sessions.save(session)
+    except VersionConflictError as error:
+        raise errors.invalid_refresh_token() from error
+    employee = await ctx.repos.employees.in_tenant(session.tenant_id, session.employee_id)
+    if employee is None:
+        raise errors.invalid_refresh_token()
+    return await _issue_pair(ctx, employee)
+
+
+def service_token(
+    ctx: ServiceContext, *, grant_type: str, client_id: str, client_secret: str
+) -> ServiceToken:
+    if grant_type != "client_credentials":
+        raise errors.unsupported_grant_type()
+    client = ctx.settings.service_clients.get(client_id)
+    expected = client.secret.get_secret_value() if client else secrets.token_urlsafe(16)
+    if not hmac.compare_digest(expected.encode(), client_secret.encode()) or client is None:
+        raise errors.invalid_client()
+    ttl = ctx.settings.service_token_ttl_seconds
+    scope = " ".join(client.scopes)
+    claims = {
+        "iss": ctx.settings.jwt_issuer,
+        "aud": ctx.settings.jwt_audience,
+        "sub": client_id,
+        "typ": PrincipalKind.SERVICE.value,
+        "scope": scope,
+    }
+    token = ctx.signing_key.sign(claims, now=utc_now(), ttl=timedelta(seconds=ttl))
+    return ServiceToken(access_token=token, expires_in=ttl, scope=scope)

@@ -1,0 +1,101 @@
+"""Configuration of the auth service (environment prefix ``AUTH_``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from visitor_common.settings import ServiceSettings
+
+
+class ServiceClient(BaseModel):
+    """One internal caller allowed to obtain a service token (client-credentials style)."""
+
+    secret: SecretStr
+    scopes: list[str] = Field(default_factory=list)
+
+
+class Settings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="AUTH_", env_nested_delimiter="__", extra="ignore")
+
+    service_name: str = "auth"
+    http_port: int = 8001
+    public_base_url: str = Field(
+        "http://127.0.0.1:8001",
+        description="Where browsers reach this service; the OAuth redirect URIs are built from it.",
+    )
+    kafka_enabled: bool = Field(True, description="Start the broker and the outbox relay.")
+    outbox_poll_seconds: float = 1.0
+
+    # --- API sign-in (JWT) -------------------------------------------------------------------
+    signing_key_pem: SecretStr | None = Field(
+        None, description="PEM private key (Ed25519 preferred); generated at start when unset."
+    )
+    access_token_ttl_seconds: int = Field(900, ge=60)
+    refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=300)
+    service_token_ttl_seconds: int = Field(900, ge=60)
+    service_clients: dict[str, ServiceClient] = Field(
+        default_factory=dict, description='JSON {client_id: {"secret": ..., "scopes": [...]}}.'
+    )
+    operator_key: SecretStr | None = Field(
+        None, description="Value of X-Operator-Key for /operator routes; the routes refuse when unset."
+    )
+
+    # --- refresh-token encryption at rest ----------------------------------------------------
+    token_encryption_keys: dict[str, SecretStr] = Field(
+        default_factory=dict, description="JSON {kid: base64 AES key (16/24/32 bytes)}."
+    )
+    token_encryption_active_kid: str | None = None
+
+    # --- linking -------------------------------------------------------------------------------
+    link_state_ttl_seconds: int = Field(600, ge=30)
+    access_token_refresh_margin_seconds: int = Field(
+        120, ge=0, description="A cached provider access token is renewed this long before it expires."
+    )
+    provider_timeout_seconds: float = Field(10.0, gt=0)
+    provider_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust.")
+
+    google_client_id: str = ""
+    google_client_secret: SecretStr = SecretStr("")
+    google_auth_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    google_certs_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    google_issuer: str = "https://accounts.google.com"
+    google_scopes: list[str] = Field(
+        default_factory=lambda: [
+            "openid",
+            "email",
+            "https://www.googleapis.com/auth/calendar",
+            "https://www.googleapis.com/auth/admin.directory.resource.calendar.readonly",
+        ]
+    )
+
+    microsoft_client_id: str = ""
+    microsoft_client_secret: SecretStr = SecretStr("")
+    microsoft_authority_host: str = "https://login.microsoftonline.com"
+    microsoft_tenant: str = "organizations"
+    microsoft_graph_url: str = "https://graph.microsoft.com/v1.0"
+    microsoft_scopes: list[str] = Field(
+        default_factory=lambda: [
+            "https://graph.microsoft.com/User.Read",
+            "https://graph.microsoft.com/Calendars.ReadWrite",
+            "https://graph.microsoft.com/Place.Read.All",
+        ]
+    )
+
+    @field_validator("service_clients", "token_encryption_keys", mode="before")
+    @classmethod
+    def _json_object(cls, value: Any) -> Any:
+        # pydantic-settings already decodes JSON from the environment; this covers str passed in code.
+        return json.loads(value) if isinstance(value, str) else value
+
+    def redirect_uri(self, provider: str) -> str:
+        return f"{self.public_base_url.rstrip('/')}/v1/calendar-connections/{provider}/callback"
+
+    @property
+    def microsoft_authority(self) -> str:
+        return f"{self.microsoft_authority_host.rstrip('/')}/{self.microsoft_tenant}"

@@ -1,0 +1,119 @@
+"""Tenants, employees, sign-in, refresh rotation and the operator route (no providers needed)."""
+
+from __future__ import annotations
+
+import pytest
+from auth_testkit import OPERATOR_KEY, PASSWORD, Harness, bearer
+
+
+async def test_operator_route_needs_the_key(unit_harness: Harness) -> None:
+    body = {
+        "name": "Acme",
+        "admin_name": "A",
+        "admin_email": "a@acme.example",
+        "admin_password": PASSWORD,
+    }
+    missing = await unit_harness.client.post("/operator/v1/tenants", json=body)
+    assert missing.status_code == 401 and missing.json()["code"] == "operator_key_invalid"
+    wrong = await unit_harness.client.post(
+        "/operator/v1/tenants", json=body, headers={"X-Operator-Key": "no"}
+    )
+    assert wrong.status_code == 401
+    ok = await unit_harness.client.post(
+        "/operator/v1/tenants", json=body, headers={"X-Operator-Key": OPERATOR_KEY}
+    )
+    assert ok.status_code == 201
+    assert ok.json()["admin"]["role"] == "admin"
+
+
+async def test_duplicate_tenant_id_is_409(unit_harness: Harness) -> None:
+    await unit_harness.create_tenant("acme", "a@acme.example")
+    again = await unit_harness.client.post(
+        "/operator/v1/tenants",
+        headers={"X-Operator-Key": OPERATOR_KEY},
+        json={
+            "tenant_id": "acme",
+            "name": "x",
+            "admin_name": "x",
+            "admin_email": "b@acme.example",
+            "admin_password": PASSWORD,
+        },
+    )
+    assert again.status_code == 409 and again.json()["code"] == "tenant_exists"
+
+
+async def test_sign_in_issues_claims_other_services_accept(unit_harness: Harness) -> None:
+    employee_id, token = await unit_harness.employee("acme", "alice@example.com")
+    principal = await unit_harness.app.state.verifier.verify(token)
+    assert principal.subject == employee_id
+    assert principal.tenant_id == "acme"
+    assert principal.role == "member"
+    assert principal.email == "alice@example.com"
+    jwks = (await unit_harness.client.get("/.well-known/jwks.json")).json()
+    assert jwks["keys"][0]["alg"] == "EdDSA" and jwks["keys"][0]["kid"]
+
+
+@pytest.mark.parametrize(
+    ("email", "password"), [("alice@example.com", "wrong password!!"), ("x@example.com", PASSWORD)]
+)
+async def test_wrong_credentials_are_401_without_telling_which(
+    unit_harness: Harness, email: str, password: str
+) -> None:
+    await unit_harness.employee("acme", "alice@example.com")
+    response = await unit_harness.client.post(
+        "/auth/v1/sign-in", json={"tenant_id": "acme", "email": email, "password": password}
+    )
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+
+
+async def test_refresh_token_rotates_and_is_single_use(unit_harness: Harness) -> None:
+    await unit_harness.employee("acme", "alice@example.com")
+    first = await unit_harness.client.post(
+        "/auth/v1/sign-in", json={"tenant_id": "acme", "email": "alice@example.com", "password": PASSWORD}
+    )
+    refresh = first.json()["refresh_token"]
+    second = await unit_harness.client.post("/auth/v1/refresh", json={"refresh_token": refresh})
+    assert second.status_code == 200
+    assert second.json()["refresh_token"] != refresh
+    replay = await unit_harness.client.post("/auth/v1/refresh", json={"refresh_token": refresh})
+    assert replay.status_code == 401 and replay.json()["code"] == "invalid_refresh_token"
+
+
+async def test_employee_registration_rules(unit_harness: Harness) -> None:
+    _, member_token = await unit_harness.employee("acme", "member@example.com")
+    admin_token = await unit_harness.sign_in("acme", "admin@acme.example")
+    by_member = await unit_harness.client.post(
+        "/v1/employees", headers=bearer(member_token), json={"name": "X", "email": "x@example.com"}
+    )
+    assert by_member.status_code == 403 and by_member.json()["code"] == "admin_role_required"
+    duplicate = await unit_harness.client.post(
+        "/v1/employees", headers=bearer(admin_token), json={"name": "X", "email": "MEMBER@example.com"}
+    )
+    assert duplicate.status_code == 409 and duplicate.json()["code"] == "employee_email_taken"
+    invalid = await unit_harness.client.post(
+        "/v1/employees", headers=bearer(admin_token), json={"name": "X", "email": "not-an-email"}
+    )
+    assert invalid.status_code == 422 and invalid.json()["code"] == "validation_failed"
+    short_password = await unit_harness.client.post(
+        "/v1/employees",
+        headers=bearer(admin_token),
+        json={"name": "X", "email": "y@example.com", "password": "pw-zq7"},
+    )
+    assert short_password.status_code == 422
+    assert "pw-zq7" not in short_password.text  # the submitted value is never echoed
+    listed = await unit_harness.client.get("/v1/employees", headers=bearer(admin_token))
+    assert {e["email"] for e in listed.json()} == {"admin@acme.example", "member@example.com"}
+
+
+async def test_same_email_in_two_tenants_is_fine(unit_harness: Harness) -> None:
+    await unit_harness.employee("acme", "alice@example.com")
+    await unit_harness.employee("globex", "alice@example.com")
+
+
+async def test_health_and_openapi(unit_harness: Harness) -> None:
+    assert (await unit_harness.client.get("/healthz")).json()["status"] == "ok"
+    assert (await unit_harness.client.get("/readyz")).status_code == 200
+    spec = (await unit_harness.client.get("/openapi.json")).json()
+    assert "/v1/calendar-connections/{provider}/authorize" in spec["paths"]
+    assert "/internal/v1/calendar-connections/{connection_id}/access-token" in spec["paths"]
