@@ -1,0 +1,1 @@
+"""Provider and HTTP clients."""

@@ -1,0 +1,35 @@
+"""``POST /notifications/google``: Google Calendar push notifications (web_hook channels).
+
+Google sends no body, only ``X-Goog-*`` headers. The channel id must be one we opened and the
+token the random one we gave it; otherwise the notification is refused and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from visitor_common.calendar_sync import DriftMonitor
+from visitor_common.web import ProblemError
+
+
+def notifications_router(monitor: DriftMonitor) -> APIRouter:
+    router = APIRouter(tags=["notifications"])
+
+    @router.post(
+        "/notifications/google",
+        status_code=204,
+        summary="Google Calendar push notification",
+        responses={403: {"description": "Unknown channel or wrong channel token"}},
+    )
+    async def google_notification(
+        channel_id: Annotated[str, Header(alias="X-Goog-Channel-ID")] = "",
+        channel_token: Annotated[str, Header(alias="X-Goog-Channel-Token")] = "",
+        resource_state: Annotated[str, Header(alias="X-Goog-Resource-State")] = "exists",
+    ) -> Response:
+        if not await monitor.handle_notification(channel_id, channel_token, resource_state):
+            raise ProblemError(403, "notification_rejected", "Unknown push channel or wrong channel token")
+        return Response(status_code=204)
+
+    return router

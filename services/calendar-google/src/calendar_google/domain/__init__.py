@@ -1,0 +1,1 @@
+"""Pure Google Calendar / Directory mapping (no I/O)."""
