@@ -1,0 +1,178 @@
+"""The Graph provider adapter against the Microsoft emulator over HTTPS (no broker)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from calendar_outlook.adapters.graph.client import GraphClient, RetryConfig
+from calendar_outlook.adapters.graph.limiter import MailboxLimiter
+from calendar_outlook.adapters.graph_provider import AccessAuth, GraphCalendarProvider
+from calendar_outlook.domain import graph_event
+from visitor_common.calendar_sync.errors import (
+    AccessTokenRejected,
+    EventNotFound,
+    PermissionMissing,
+    SyncCursorInvalid,
+)
+from visitor_common.calendar_sync.model import (
+    CalendarEntry,
+    EntryKind,
+    EventMeta,
+    ProviderAccess,
+    RoomResponse,
+)
+from visitor_common.events.appointments import RoomRef
+
+pytestmark = pytest.mark.e2e
+
+START = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=3)
+
+
+@pytest.fixture
+async def provider(graph_emulator) -> AsyncIterator[GraphCalendarProvider]:  # type: ignore[no-untyped-def]
+    async with httpx.AsyncClient(verify=graph_emulator.ssl_context(), timeout=10) as http:
+        client = GraphClient(
+            http, base_url=graph_emulator.base_url, limiter=MailboxLimiter(4), retry=RetryConfig(1)
+        )
+        yield GraphCalendarProvider(client)
+
+
+@pytest.fixture
+def access(graph_emulator) -> ProviderAccess:  # type: ignore[no-untyped-def]
+    tokens = graph_emulator.tokens_for(graph_emulator.world.host)
+    return ProviderAccess("conn-1", graph_emulator.world.host, tokens["access_token"], "t1")
+
+
+def entry(
+    key: str = "slot:a", *, room: str | None = "room1@contoso.example", hours: int = 0
+) -> CalendarEntry:
+    return CalendarEntry(
+        key=key,
+        kind=EntryKind.HOLD,
+        start=START + dt.timedelta(hours=hours),
+        end=START + dt.timedelta(hours=hours + 1),
+        room=RoomRef(email=room, name="Room 1") if room else None,
+        title="[仮押さえ] Visit",
+        description="Guest: Gus <gus@example.com>\n\nBring ID",
+        tentative=True,
+    )
+
+
+def meta(key: str = "slot:a", version: int = 1) -> EventMeta:
+    return EventMeta(appointment_id="ap-1", tenant_id="t1", appointment_version=version, entry_key=key)
+
+
+async def test_create_is_idempotent_by_transaction_id_and_stamps_ownership(
+    provider, access, graph_emulator
+) -> None:  # type: ignore[no-untyped-def]
+    client_id = provider.client_id_for(meta(), 1)
+    first = await provider.create_event(access, client_id, entry(), meta())
+    again = await provider.create_event(access, client_id, entry(), meta())
+    assert first.event_id == again.event_id
+    events = graph_emulator.host_events()
+    assert len(events) == 1
+    stored = events[0]
+    assert stored["transactionId"] == client_id
+    assert stored["showAs"] == "tentative"
+    assert stored["attendees"][0]["type"] == "resource"
+    assert stored["location"]["displayName"] == "Room 1"
+    props = {p["id"]: p["value"] for p in stored["singleValueExtendedProperties"]}
+    assert graph_event.decode_meta(props[graph_event.META_PROPERTY]) == meta()
+    assert first.room_response is RoomResponse.ACCEPTED and first.meta == meta()
+    fetched = await provider.get_event(access, first.event_id)
+    assert fetched is not None and fetched.is_ours(meta()) and fetched.description == entry().description
+    assert fetched.start == START and fetched.tentative is True
+
+
+async def test_a_busy_room_declines(provider, access) -> None:  # type: ignore[no-untyped-def]
+    await provider.create_event(
+        access, provider.client_id_for(meta("slot:a"), 1), entry("slot:a"), meta("slot:a")
+    )
+    clash = await provider.create_event(
+        access, provider.client_id_for(meta("slot:b"), 1), entry("slot:b"), meta("slot:b")
+    )
+    assert clash.room_response is RoomResponse.DECLINED
+    assert clash.room_email == "room1@contoso.example"
+
+
+async def test_update_delete_and_missing_events(provider, access, graph_emulator) -> None:  # type: ignore[no-untyped-def]
+    created = await provider.create_event(access, provider.client_id_for(meta(), 1), entry(), meta())
+    confirmed = entry().model_copy(update={"kind": EntryKind.CONFIRMED, "title": "Visit", "tentative": False})
+    updated = await provider.update_event(access, created.event_id, confirmed, meta(version=2), None)
+    assert updated.event_id == created.event_id and updated.tentative is False and updated.title == "Visit"
+    assert updated.meta == meta(version=2)
+    await provider.delete_event(access, created.event_id)
+    assert graph_emulator.host_events() == []
+    with pytest.raises(EventNotFound):
+        await provider.delete_event(access, created.event_id)
+    with pytest.raises(EventNotFound):
+        await provider.update_event(access, created.event_id, confirmed, meta(), None)
+    assert await provider.get_event(access, created.event_id) is None
+
+
+async def test_delta_reports_direct_edits_and_deletions(provider, access, graph_emulator) -> None:  # type: ignore[no-untyped-def]
+    created = await provider.create_event(access, provider.client_id_for(meta(), 1), entry(), meta())
+    first = await provider.list_changes(access, None)
+    assert first.full and created.event_id in {e.event_id for e in first.events}
+    graph_emulator.control.edit_event(graph_emulator.world.host, created.event_id, {"subject": "Hacked"})
+    second = await provider.list_changes(access, first.next_cursor)
+    assert [e.title for e in second.events if e.event_id == created.event_id] == ["Hacked"]
+    graph_emulator.control.delete_event(graph_emulator.world.host, created.event_id)
+    third = await provider.list_changes(access, second.next_cursor)
+    assert any(e.event_id == created.event_id and e.cancelled for e in third.events)
+    graph_emulator.control.invalidate_delta(graph_emulator.world.host)
+    with pytest.raises(SyncCursorInvalid):
+        await provider.list_changes(access, third.next_cursor)
+
+
+async def test_free_busy_and_rooms(provider, access, graph_emulator) -> None:  # type: ignore[no-untyped-def]
+    await provider.create_event(access, provider.client_id_for(meta(), 1), entry(), meta())
+    world = graph_emulator.world
+    busy = await provider.free_busy(
+        access,
+        [world.host, *world.rooms, "nobody@contoso.example"],
+        START - dt.timedelta(hours=1),
+        START + dt.timedelta(hours=3),
+    )
+    assert busy[world.host].busy[0].start == START
+    assert busy["room1@contoso.example"].busy and not busy["room2@contoso.example"].busy
+    assert busy["nobody@contoso.example"].error == "ErrorMailRecipientNotFound"
+    groups = await provider.list_room_groups(access)
+    assert [(g.id, g.name) for g in groups] == [(world.room_list, "Tokyo HQ")]
+    rooms = await provider.list_rooms(access, world.room_list)
+    assert [r.email for r in rooms] == world.rooms and rooms[0].floor == "1F" and rooms[0].capacity == 4
+
+
+async def test_missing_admin_consent_is_explained(provider, access, graph_emulator) -> None:  # type: ignore[no-untyped-def]
+    graph_emulator.control.revoke_admin_consent(
+        graph_emulator.world.contoso_id, graph_emulator.world.client_id
+    )
+    with pytest.raises(PermissionMissing) as caught:
+        await provider.list_room_groups(access)
+    assert caught.value.code == "admin_consent_required"
+    assert "administrator" in caught.value.message
+
+
+async def test_an_expired_token_is_rejected(provider, access, graph_emulator) -> None:  # type: ignore[no-untyped-def]
+    graph_emulator.control.expire_access_tokens(graph_emulator.world.host)
+    with pytest.raises(AccessTokenRejected):
+        await provider.get_event(access, "AAMkx")
+
+
+async def test_events_can_be_found_by_our_extended_property(provider, access) -> None:  # type: ignore[no-untyped-def]
+    created = await provider.create_event(access, provider.client_id_for(meta(), 1), entry(), meta())
+    auth = AccessAuth(access)
+    found = await provider.client.find_events_by_property(auth, graph_event.APPOINTMENT_PROPERTY, "ap-1")
+    assert [e.id for e in found] == [created.event_id]
+    assert graph_event.decode_meta(found[0].property_value(graph_event.META_PROPERTY)) is None  # not expanded
+    both = await provider.client.find_events_by_property(
+        auth, graph_event.APPOINTMENT_PROPERTY, "ap-1", expand=graph_event.OUR_PROPERTIES
+    )
+    assert graph_event.decode_meta(both[0].property_value(graph_event.META_PROPERTY)) == meta()
+    assert (
+        await provider.client.find_events_by_property(auth, graph_event.APPOINTMENT_PROPERTY, "other") == []
+    )
