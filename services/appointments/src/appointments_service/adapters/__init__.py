@@ -1,0 +1,1 @@
+"""Repositories, HTTP clients and publishers."""

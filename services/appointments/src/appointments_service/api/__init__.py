@@ -1,0 +1,1 @@
+"""FastAPI routers: parse, call a use case, map errors."""

@@ -1,0 +1,168 @@
+"""Wiring: ``create_app(settings=None, **overrides) -> FastAPI``.
+
+Overrides (tests, single-process setups): ``verifier`` (JwtVerifier), ``directory``
+(ConnectionDirectory), ``gateway`` (CalendarGateway), ``store`` (DocumentStore), ``broker``
+(KafkaBroker), ``clock`` (() -> aware datetime).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+
+from appointments_service.adapters.auth_client import HttpConnectionDirectory
+from appointments_service.adapters.connector_client import HttpCalendarGateway
+from appointments_service.adapters.publisher import kafka_publisher
+from appointments_service.adapters.rate_limit import SlidingWindowLimiter
+from appointments_service.adapters.repository import AppointmentRepository
+from appointments_service.api import appointments as appointments_api
+from appointments_service.api import guest as guest_api
+from appointments_service.api.deps import ApiContext
+from appointments_service.api.problems import install_domain_error_handler
+from appointments_service.handlers.sync_status import register_sync_status_handler
+from appointments_service.service_layer.appointments import AppointmentService, ServiceConfig
+from appointments_service.service_layer.ports import CalendarGateway, ConnectionDirectory
+from appointments_service.settings import Settings
+from visitor_common.events import Provider
+from visitor_common.messaging import create_broker, ensure_topics
+from visitor_common.outbox import OutboxRelay
+from visitor_common.persistence import DocumentStore, create_document_store
+from visitor_common.security import JwksSource, JwtVerifier
+from visitor_common.topics import all_topics
+from visitor_common.web import health_router, install_problem_handlers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Container:
+    """Everything the app holds; on ``app.state.container`` for tests and the lifespan."""
+
+    settings: Settings
+    store: DocumentStore
+    repository: AppointmentRepository
+    broker: KafkaBroker
+    relay: OutboxRelay
+    service: AppointmentService
+    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+
+def _verifier(settings: Settings) -> JwtVerifier:
+    return JwtVerifier(
+        JwksSource(url=settings.jwks_url), issuer=settings.jwt_issuer, audience=settings.jwt_audience
+    )
+
+
+def _directory(settings: Settings) -> HttpConnectionDirectory:
+    return HttpConnectionDirectory(
+        settings.auth_url,
+        settings.service_client_id,
+        settings.service_client_secret.get_secret_value(),
+        timeout=settings.http_timeout_seconds,
+    )
+
+
+def _gateway(settings: Settings) -> HttpCalendarGateway:
+    urls = {Provider.GOOGLE: settings.google_connector_url, Provider.OUTLOOK: settings.outlook_connector_url}
+    return HttpCalendarGateway(urls, timeout=settings.http_timeout_seconds)
+
+
+def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
+    store: DocumentStore = overrides.get("store") or create_document_store(settings)
+    repository = AppointmentRepository(store)
+    broker: KafkaBroker = overrides.get("broker") or create_broker(settings)
+    relay = OutboxRelay(
+        [repository.appointments],
+        kafka_publisher(broker),
+        poll_interval=settings.outbox_poll_interval_seconds,
+    )
+    directory: ConnectionDirectory = overrides.get("directory") or _directory(settings)
+    gateway: CalendarGateway = overrides.get("gateway") or _gateway(settings)
+    config = ServiceConfig(
+        event_source=settings.event_source,
+        guest_link_ttl=timedelta(hours=settings.guest_link_ttl_hours),
+        reception_code_attempts=settings.reception_code_attempts,
+    )
+    clock: Callable[[], datetime] | None = overrides.get("clock")
+    service = AppointmentService(
+        repository,
+        directory,
+        gateway,
+        config=config,
+        notify=relay.notify,
+        **({"clock": clock} if clock else {}),
+    )
+    register_sync_status_handler(broker, service, session_timeout_ms=settings.consumer_session_timeout_ms)
+    container = Container(settings, store, repository, broker, relay, service)
+    for client in (directory, gateway):
+        if hasattr(client, "aclose"):
+            container.closers.append(client.aclose)
+    return container
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    container: Container = app.state.container
+    settings = container.settings
+    await container.repository.ensure_indexes()
+    if settings.start_broker:
+        if settings.create_topics:
+            await ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings.kafka_partitions))
+        await container.broker.start()
+        container.relay.start()
+    try:
+        yield
+    finally:
+        await container.relay.stop()
+        if settings.start_broker:
+            await container.broker.stop()
+        for close in container.closers:
+            await close()
+        await container.store.close()
+
+
+def _readiness(container: Container) -> dict[str, Callable[[], Any]]:
+    async def store() -> bool:
+        ping = getattr(container.store, "ping", None)
+        if ping is not None:
+            await ping()
+        return True
+
+    async def broker() -> bool:
+        if not container.settings.start_broker:
+            return True
+        return await container.broker.ping(timeout=2.0)
+
+    return {"store": store, "broker": broker}
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
+    settings = settings or Settings()
+    container = build_container(settings, overrides)
+    app = FastAPI(
+        title="Appointments service",
+        version="1.0.0",
+        description="Scheduling appointments with guests: candidate slots, guest links, reception codes, "
+        "calendar binding (R8) and calendar sync state.",
+        lifespan=_lifespan,
+    )
+    app.state.container = container
+    app.state.api = ApiContext(
+        service=container.service,
+        verifier=overrides.get("verifier") or _verifier(settings),
+        guest_limiter=SlidingWindowLimiter(settings.guest_rate_limit_per_minute, 60.0),
+        guest_base_url=settings.guest_base_url,
+    )
+    install_problem_handlers(app)
+    install_domain_error_handler(app)
+    app.include_router(health_router(settings.service_name, _readiness(container)))
+    app.include_router(appointments_api.router)
+    app.include_router(guest_api.router)
+    return app

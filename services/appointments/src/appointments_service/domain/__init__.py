@@ -1,0 +1,1 @@
+"""Pure model and rules of the scheduling flow (no frameworks, no I/O)."""

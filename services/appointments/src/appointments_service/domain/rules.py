@@ -1,0 +1,323 @@
+"""The scheduling rules as pure functions over the aggregate."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import secrets
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from appointments_service.domain.errors import (
+    AlreadyConfirmed,
+    InvalidAppointment,
+    InvalidState,
+    PreconditionFailed,
+    PreconditionRequired,
+    SlotNotFound,
+    SlotUnavailable,
+)
+from appointments_service.domain.model import (
+    Appointment,
+    Availability,
+    AvailabilityState,
+    CalendarSyncView,
+    GuestLink,
+    SlotCheck,
+    SyncReport,
+)
+from visitor_common.events import (
+    AppointmentStatus,
+    CalendarSyncStatusReported,
+    CandidateSlot,
+    RoomRef,
+    SyncState,
+)
+from visitor_common.topics import appointments_topic_for
+
+MIN_CANDIDATES = 1
+MAX_CANDIDATES = 10
+MIN_DURATION_MINUTES = 5
+MAX_DURATION_MINUTES = 12 * 60
+MAX_HORIZON = timedelta(days=366)
+RECEPTION_CODE_DIGITS = 6
+GUEST_TOKEN_BYTES = 32  # 256 bits, well above the 128-bit floor
+
+
+@dataclass(frozen=True)
+class SlotDraft:
+    """A candidate as the host proposes it (``end`` defaults to start + duration)."""
+
+    start: datetime
+    end: datetime | None = None
+    room: RoomRef | None = None
+
+
+def _error(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": list(loc), "msg": msg, "type": type_}
+
+
+def validate_duration(duration_minutes: int) -> list[dict[str, Any]]:
+    if MIN_DURATION_MINUTES <= duration_minutes <= MAX_DURATION_MINUTES:
+        return []
+    return [
+        _error(
+            ("body", "duration_minutes"),
+            f"duration must be between {MIN_DURATION_MINUTES} and {MAX_DURATION_MINUTES} minutes",
+            "duration_out_of_range",
+        )
+    ]
+
+
+def _slot_errors(index: int, draft: SlotDraft, duration: timedelta, now: datetime) -> list[dict[str, Any]]:
+    loc = ("body", "candidates", index)
+    errors: list[dict[str, Any]] = []
+    if draft.start.tzinfo is None or (draft.end is not None and draft.end.tzinfo is None):
+        return [_error(loc, "times must carry a UTC offset (ISO 8601 with timezone)", "timezone_aware")]
+    end = draft.end if draft.end is not None else draft.start + duration
+    if end <= draft.start:
+        errors.append(_error((*loc, "end"), "end must be after start", "end_before_start"))
+    elif end - draft.start != duration:
+        errors.append(
+            _error((*loc, "end"), "the slot must last exactly duration_minutes", "slot_length_mismatch")
+        )
+    if draft.start <= now:
+        errors.append(_error((*loc, "start"), "the slot must start in the future", "slot_in_past"))
+    elif draft.start - now > MAX_HORIZON:
+        errors.append(_error((*loc, "start"), "the slot is more than a year ahead", "slot_too_far"))
+    return errors
+
+
+def _overlap_errors(slots: Sequence[tuple[int, datetime, datetime]]) -> list[dict[str, Any]]:
+    errors = []
+    ordered = sorted(slots, key=lambda s: s[1])
+    for (i, _, end), (j, start, _) in itertools.pairwise(ordered):
+        if start < end:
+            errors.append(
+                _error(
+                    ("body", "candidates", max(i, j)),
+                    f"candidate {max(i, j)} overlaps candidate {min(i, j)}",
+                    "slots_overlap",
+                )
+            )
+    return errors
+
+
+def build_candidates(
+    drafts: Sequence[SlotDraft], duration_minutes: int, now: datetime
+) -> tuple[CandidateSlot, ...]:
+    """Validate the proposed slots and give each a fresh id. Raises ``InvalidAppointment``."""
+    errors = validate_duration(duration_minutes)
+    if not MIN_CANDIDATES <= len(drafts) <= MAX_CANDIDATES:
+        errors.append(
+            _error(
+                ("body", "candidates"),
+                f"propose between {MIN_CANDIDATES} and {MAX_CANDIDATES} candidate slots",
+                "candidate_count",
+            )
+        )
+    if errors:
+        raise InvalidAppointment(errors)
+    duration = timedelta(minutes=duration_minutes)
+    for index, draft in enumerate(drafts):
+        errors.extend(_slot_errors(index, draft, duration, now))
+    if errors:
+        raise InvalidAppointment(errors)
+    spans = [(i, d.start, d.end or d.start + duration) for i, d in enumerate(drafts)]
+    errors = _overlap_errors(spans)
+    if errors:
+        raise InvalidAppointment(errors)
+    return tuple(
+        CandidateSlot(slot_id=new_slot_id(), start=start, end=end, room=drafts[i].room)
+        for i, start, end in spans
+    )
+
+
+def new_slot_id() -> str:
+    return f"s-{uuid.uuid4().hex[:16]}"
+
+
+def new_appointment_id() -> str:
+    return f"apt-{uuid.uuid4().hex}"
+
+
+# --- guest links and reception codes -------------------------------------------------------
+
+
+def new_guest_token() -> str:
+    return secrets.token_urlsafe(GUEST_TOKEN_BYTES)
+
+
+def hash_guest_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_guest_link(
+    token: str, now: datetime, ttl: timedelta, candidates: Sequence[CandidateSlot]
+) -> GuestLink:
+    """The link expires after ``ttl`` or when the last candidate starts, whichever is first."""
+    last_start = max(c.start for c in candidates)
+    return GuestLink(token_hash=hash_guest_token(token), expires_at=min(now + ttl, last_start))
+
+
+def new_reception_code() -> str:
+    """Six digits from the OS CSPRNG: one code says nothing about another."""
+    return f"{secrets.randbelow(10**RECEPTION_CODE_DIGITS):0{RECEPTION_CODE_DIGITS}d}"
+
+
+# --- optimistic concurrency ----------------------------------------------------------------
+
+
+def parse_if_match(header: str | None) -> int:
+    """``If-Match: "3"`` (or ``W/"3"``) → 3. Missing → 428; unparsable or ``*`` → 412."""
+    if header is None or not header.strip():
+        raise PreconditionRequired("Send If-Match with the ETag you read (the appointment's version).")
+    value = header.strip()
+    value = value.removeprefix("W/").strip('"')
+    if not value.isdigit() or len(value) > 12:
+        raise PreconditionFailed(f"If-Match {header[:40]!r} is not a version of this appointment.")
+    return int(value)
+
+
+def check_version(appointment: Appointment, expected: int) -> None:
+    if appointment.version != expected:
+        raise PreconditionFailed(
+            f"You sent version {expected}; the appointment is at version {appointment.version}. "
+            "Read it again and retry.",
+            current_version=appointment.version,
+        )
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+# --- state transitions ---------------------------------------------------------------------
+
+
+def require_changeable(appointment: Appointment) -> None:
+    if appointment.status is AppointmentStatus.CANCELLED:
+        raise InvalidState(
+            "The appointment is cancelled; it can no longer change.", appointment_status="cancelled"
+        )
+
+
+def slot_available(appointment: Appointment, slot: CandidateSlot, now: datetime) -> bool:
+    """A candidate is still offered when it lies ahead and no check found it taken."""
+    check = appointment.availability.for_slot(slot.slot_id)
+    return slot.start > now and (check is None or check.available is not False)
+
+
+def available_candidates(appointment: Appointment, now: datetime) -> list[CandidateSlot]:
+    if appointment.status is not AppointmentStatus.PROPOSED:
+        return []
+    return [c for c in appointment.candidates if slot_available(appointment, c, now)]
+
+
+def pick_slot(appointment: Appointment, slot_id: str, now: datetime) -> CandidateSlot:
+    """Check a guest's pick; raises when the appointment or the slot cannot be confirmed."""
+    if appointment.status is AppointmentStatus.CONFIRMED:
+        raise AlreadyConfirmed("Another choice has already confirmed this appointment.")
+    require_changeable(appointment)
+    slot = appointment.slot(slot_id)
+    if slot is None:
+        raise SlotNotFound(f"The appointment has no candidate {slot_id!r}.")
+    if slot.start <= now:
+        raise SlotUnavailable("This slot has already started; choose another one.", slot_id=slot_id)
+    if not slot_available(appointment, slot, now):
+        raise SlotUnavailable(
+            "The host's calendar or the room is no longer free at this time; choose another one.",
+            slot_id=slot_id,
+        )
+    return slot
+
+
+def merge_availability_for(candidates: Sequence[CandidateSlot], checked: Availability) -> Availability:
+    """Keep only findings for the given candidates (after a reschedule replaced some)."""
+    ids = {c.slot_id for c in candidates}
+    return checked.model_copy(update={"slots": tuple(s for s in checked.slots if s.slot_id in ids)})
+
+
+def unchecked(
+    candidates: Sequence[CandidateSlot], state: AvailabilityState, reason: str | None
+) -> Availability:
+    return Availability(
+        state=state,
+        reason=reason,
+        slots=tuple(SlotCheck(slot_id=c.slot_id, available=None) for c in candidates),
+    )
+
+
+# --- routing -------------------------------------------------------------------------------
+
+
+def provider_topic(appointment: Appointment) -> str | None:
+    """R8: a bound appointment's events go to its bound provider's topic, and only there."""
+    return appointments_topic_for(appointment.binding.provider) if appointment.binding else None
+
+
+# --- calendar sync state -------------------------------------------------------------------
+
+
+def accepts_report(
+    appointment: Appointment, current: SyncReport | None, report: CalendarSyncStatusReported
+) -> bool:
+    """Whether a connector's status may replace the stored one (idempotent, version-aware)."""
+    binding = appointment.binding
+    if binding is None or report.tenant_id != appointment.tenant_id:
+        return False
+    if report.provider != binding.provider or report.connection_id != binding.connection_id:
+        return False
+    if report.appointment_version > appointment.version:
+        return False
+    if current is None:
+        return True
+    if report.appointment_version != current.appointment_version:
+        return report.appointment_version > current.appointment_version
+    return report.observed_at > current.observed_at
+
+
+def report_from_event(report: CalendarSyncStatusReported) -> SyncReport:
+    return SyncReport(
+        provider=report.provider,
+        connection_id=report.connection_id,
+        appointment_version=report.appointment_version,
+        state=report.state,
+        reason_code=report.reason_code,
+        message=report.message,
+        provider_event_ids=dict(report.provider_event_ids),
+        drift=report.drift,
+        observed_at=report.observed_at,
+    )
+
+
+def sync_view(appointment: Appointment, report: SyncReport | None) -> CalendarSyncView:
+    """``not_linked`` without a binding; ``pending`` until the connector reported on the latest
+    version; otherwise the connector's latest accepted report."""
+    binding = appointment.binding
+    if binding is None:
+        return CalendarSyncView(state=SyncState.NOT_LINKED)
+    if report is None or report.appointment_version < appointment.version:
+        return CalendarSyncView(
+            state=SyncState.PENDING,
+            provider=binding.provider,
+            provider_event_ids=report.provider_event_ids if report else {},
+            appointment_version=appointment.version,
+        )
+    return CalendarSyncView(
+        state=report.state,
+        reason_code=report.reason_code,
+        message=report.message,
+        provider=report.provider,
+        provider_event_ids=report.provider_event_ids,
+        drift=report.drift,
+        appointment_version=report.appointment_version,
+        observed_at=report.observed_at,
+    )
+
+
+def changed_fields(before: Appointment, after: Appointment, names: Sequence[str]) -> tuple[str, ...]:
+    return tuple(n for n in names if getattr(before, n) != getattr(after, n))

@@ -1,0 +1,51 @@
+"""Consumer of the connectors' ``CalendarSyncStatusReported`` events (group ``appointments``)."""
+
+from __future__ import annotations
+
+import logging
+
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.middlewares import AckPolicy
+from pydantic import ValidationError
+
+from appointments_service.service_layer.appointments import AppointmentService
+from visitor_common import topics
+from visitor_common.events import CalendarSyncStatusReported, UnknownEventType, parse_event
+from visitor_common.messaging import publish_dead_letter
+
+log = logging.getLogger(__name__)
+
+CONSUMER_GROUP = "appointments"
+
+
+def register_sync_status_handler(
+    broker: KafkaBroker, service: AppointmentService, *, session_timeout_ms: int = 10_000
+) -> None:
+    @broker.subscriber(
+        topics.SYNC_STATUS,
+        group_id=CONSUMER_GROUP,
+        auto_offset_reset="earliest",
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(100, session_timeout_ms // 3),
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def on_sync_status(message: KafkaMessage) -> None:
+        raw: bytes = message.body
+        try:
+            event = parse_event(raw)
+            if not isinstance(event.data, CalendarSyncStatusReported):
+                raise UnknownEventType(f"unexpected event type {event.type!r} on {topics.SYNC_STATUS}")
+        except (UnknownEventType, ValidationError, ValueError) as error:
+            key = getattr(message.raw_message, "key", None)
+            await publish_dead_letter(broker, topics.SYNC_STATUS, raw, key, str(error))
+            return
+        accepted = await service.record_sync_status(event.data)
+        log.info(
+            "sync status %s",
+            "recorded" if accepted else "ignored",
+            extra={
+                "appointment_id": event.data.appointment_id,
+                "appointment_version": event.data.appointment_version,
+            },
+        )

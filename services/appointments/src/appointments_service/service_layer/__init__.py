@@ -1,0 +1,1 @@
+"""Use cases: they orchestrate the domain rules, the repository and the outside services."""

@@ -1,0 +1,541 @@
+"""The scheduling use cases: create, read, change (with R8), guest pick, sync status, restore."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from appointments_service.adapters.repository import AppointmentRepository, Conflict, ReceptionCodeTaken
+from appointments_service.domain import rules
+from appointments_service.domain.availability import apply_answer, availability_query
+from appointments_service.domain.errors import (
+    AppointmentNotFound,
+    BoundConnectionUnusable,
+    DependencyUnavailable,
+    GuestLinkExpired,
+    GuestLinkInvalid,
+    HostEmailUnknown,
+    InvalidAppointment,
+    InvalidState,
+    NotLinked,
+    PreconditionFailed,
+    ReceptionCodeExhausted,
+    RoomGroupSelectionRequired,
+)
+from appointments_service.domain.model import (
+    Appointment,
+    Availability,
+    AvailabilityState,
+    CalendarSyncView,
+    Reception,
+)
+from appointments_service.domain.rules import SlotDraft
+from appointments_service.service_layer.events import routed_entries
+from appointments_service.service_layer.ports import (
+    AuthUnavailable,
+    CalendarGateway,
+    ConnectionDirectory,
+    ConnectorUnavailable,
+)
+from visitor_common.events import (
+    AppointmentCancelled,
+    AppointmentConfirmed,
+    AppointmentCreated,
+    AppointmentDetailsUpdated,
+    AppointmentRescheduled,
+    AppointmentStatus,
+    CalendarBinding,
+    CalendarRestoreRequested,
+    CalendarSyncStatusReported,
+    CandidateSlot,
+    ConnectionStatus,
+    EventData,
+    Guest,
+    Provider,
+)
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+PROVIDER_LABELS = {Provider.GOOGLE: "Google", Provider.OUTLOOK: "Outlook"}
+_STATUS_REASONS = {
+    ConnectionStatus.INACTIVE: "the host has since linked another calendar",
+    ConnectionStatus.REAUTH_REQUIRED: "its sign-in has expired or was revoked",
+    ConnectionStatus.UNLINKED: "it has been unlinked",
+}
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    event_source: str = "/services/appointments"
+    guest_link_ttl: timedelta = timedelta(days=14)
+    reception_code_attempts: int = 20
+    write_attempts: int = 5
+
+
+@dataclass(frozen=True)
+class Host:
+    """The calling employee (from the verified JWT) and the bearer token to forward."""
+
+    tenant_id: str
+    employee_id: str
+    email: str | None
+    bearer: str
+
+
+@dataclass(frozen=True)
+class NewAppointment:
+    title: str
+    guests: Sequence[Guest]
+    duration_minutes: int
+    candidates: Sequence[SlotDraft]
+    notes: str | None = None
+    hold_candidates: bool = True
+    any_free_room: bool = False
+
+
+@dataclass(frozen=True)
+class DetailsChange:
+    """Fields to change; ``None`` leaves a field as it is (``clear_notes`` empties the notes)."""
+
+    title: str | None = None
+    notes: str | None = None
+    clear_notes: bool = False
+    guests: Sequence[Guest] | None = None
+    hold_candidates: bool | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    appointment: Appointment
+    guest_token: str
+
+
+@dataclass(frozen=True)
+class Picked:
+    appointment: Appointment
+    reception_code: str
+
+
+@dataclass(frozen=True)
+class GuestIssued:
+    appointment: Appointment
+    guest_token: str
+
+
+@dataclass
+class _Change:
+    appointment: Appointment
+    data: EventData
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+class AppointmentService:
+    def __init__(
+        self,
+        repository: AppointmentRepository,
+        directory: ConnectionDirectory,
+        gateway: CalendarGateway,
+        *,
+        config: ServiceConfig | None = None,
+        notify: Callable[[], None] = lambda: None,
+        clock: Clock = _now_utc,
+    ) -> None:
+        self.repo = repository
+        self.directory = directory
+        self.gateway = gateway
+        self.config = config or ServiceConfig()
+        self.notify = notify
+        self.clock = clock
+
+    # --- create ----------------------------------------------------------------------------
+
+    async def create(self, host: Host, request: NewAppointment) -> Created:
+        now = self.clock()
+        candidates = rules.build_candidates(request.candidates, request.duration_minutes, now)
+        binding = await self._current_binding(host)
+        host_email = host.email or (str(binding.account_email) if binding else None)
+        if not host_email:
+            raise HostEmailUnknown("The token carries no e-mail and no calendar is linked.")
+        candidates, availability = await self._check(
+            binding, host.bearer, candidates, request.any_free_room, now
+        )
+        token = rules.new_guest_token()
+        appointment = Appointment(
+            appointment_id=rules.new_appointment_id(),
+            tenant_id=host.tenant_id,
+            version=1,
+            host_employee_id=host.employee_id,
+            host_email=host_email,
+            title=request.title,
+            notes=request.notes,
+            guests=tuple(request.guests),
+            duration_minutes=request.duration_minutes,
+            candidates=candidates,
+            hold_candidates=request.hold_candidates,
+            any_free_room=request.any_free_room,
+            binding=binding,
+            availability=availability,
+            guest_link=rules.new_guest_link(token, now, self.config.guest_link_ttl, candidates),
+            created_at=now,
+            updated_at=now,
+        )
+        data = AppointmentCreated(appointment=appointment.snapshot())
+        await self.repo.add(appointment, routed_entries(appointment, data, self.config.event_source))
+        self.notify()
+        return Created(appointment=appointment, guest_token=token)
+
+    async def _current_binding(self, host: Host) -> CalendarBinding | None:
+        """R8: bind to the host's active connection at creation time (``None``: not linked, R2)."""
+        try:
+            info = await self.directory.active_connection(host.tenant_id, host.employee_id)
+        except AuthUnavailable as error:
+            raise DependencyUnavailable("The calendar-connection directory did not answer.") from error
+        if info is None or info.status is not ConnectionStatus.ACTIVE:
+            return None
+        return CalendarBinding(
+            provider=info.provider, connection_id=info.connection_id, account_email=info.account_email
+        )
+
+    async def _check(
+        self,
+        binding: CalendarBinding | None,
+        bearer: str,
+        candidates: tuple[CandidateSlot, ...],
+        any_free_room: bool,
+        now: datetime,
+    ) -> tuple[tuple[CandidateSlot, ...], Availability]:
+        """Ask the bound connector; an unreachable connector means "unknown", never a failure."""
+        if binding is None:
+            reason = "No calendar is linked, so availability was not checked."
+            return candidates, rules.unchecked(candidates, AvailabilityState.NOT_CHECKED, reason)
+        label = PROVIDER_LABELS[binding.provider]
+        try:
+            rooms = []
+            if any_free_room and any(c.room is None for c in candidates):
+                directory = await self.gateway.rooms(binding.provider, bearer)
+                if directory.selection_required:
+                    raise RoomGroupSelectionRequired(
+                        f"Choose the {'building' if binding.provider is Provider.GOOGLE else 'room list'} "
+                        "that holds your rooms before asking for any free room.",
+                        provider=binding.provider.value,
+                        choices=[c.model_dump() for c in directory.choices],
+                    )
+                rooms = directory.rooms
+            answer = await self.gateway.availability(
+                binding.provider, bearer, availability_query(candidates, any_free_room)
+            )
+        except ConnectorUnavailable as error:
+            log.warning(
+                "availability unknown", extra={"provider": binding.provider.value, "error": str(error)}
+            )
+            reason = f"The {label} calendar could not be asked; availability is unknown."
+            return candidates, rules.unchecked(candidates, AvailabilityState.UNKNOWN, reason)
+        return apply_answer(candidates, answer, any_free_room=any_free_room, directory=rooms, now=now)
+
+    # --- read ------------------------------------------------------------------------------
+
+    async def get(self, tenant_id: str, appointment_id: str) -> tuple[Appointment, CalendarSyncView]:
+        loaded = await self.repo.get(tenant_id, appointment_id)
+        if loaded is None:
+            raise AppointmentNotFound()
+        report, _ = await self.repo.get_sync(appointment_id)
+        return loaded[0], rules.sync_view(loaded[0], report)
+
+    async def list_for_host(self, host: Host, limit: int = 100) -> list[tuple[Appointment, CalendarSyncView]]:
+        found = await self.repo.for_host(host.tenant_id, host.employee_id, limit=limit)
+        out = []
+        for appointment in found:
+            report, _ = await self.repo.get_sync(appointment.appointment_id)
+            out.append((appointment, rules.sync_view(appointment, report)))
+        return out
+
+    # --- host changes ----------------------------------------------------------------------
+
+    async def update_details(
+        self, host: Host, appointment_id: str, if_match: str | None, change: DetailsChange
+    ) -> Appointment:
+        def mutate(current: Appointment) -> _Change:
+            update: dict[str, Any] = {}
+            if change.title is not None:
+                update["title"] = change.title
+            if change.clear_notes:
+                update["notes"] = None
+            elif change.notes is not None:
+                update["notes"] = change.notes
+            if change.guests is not None:
+                update["guests"] = tuple(change.guests)
+            if change.hold_candidates is not None:
+                update["hold_candidates"] = change.hold_candidates
+            after = current.model_copy(update=update)
+            names = rules.changed_fields(current, after, ("title", "notes", "guests", "hold_candidates"))
+            return _Change(
+                after, AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=names)
+            )
+
+        return await self._change(host.tenant_id, appointment_id, if_match, mutate)
+
+    async def reschedule(
+        self,
+        host: Host,
+        appointment_id: str,
+        if_match: str | None,
+        drafts: Sequence[SlotDraft],
+        any_free_room: bool | None = None,
+    ) -> Appointment:
+        now = self.clock()
+        loaded = await self._load(host.tenant_id, appointment_id)
+        current = loaded[0]
+        rules.check_version(current, rules.parse_if_match(if_match))
+        rules.require_changeable(current)
+        if current.status is AppointmentStatus.CONFIRMED and len(drafts) != 1:
+            raise InvalidAppointment(
+                [
+                    {
+                        "loc": ["body", "candidates"],
+                        "msg": "a confirmed appointment is rescheduled to exactly one slot",
+                        "type": "confirmed_reschedule_one_slot",
+                    }
+                ]
+            )
+        candidates = rules.build_candidates(drafts, current.duration_minutes, now)
+        await self._ensure_binding_usable(current)
+        free_room = current.any_free_room if any_free_room is None else any_free_room
+        candidates, availability = await self._check(current.binding, host.bearer, candidates, free_room, now)
+
+        def mutate(latest: Appointment) -> _Change:
+            update: dict[str, Any] = {
+                "candidates": candidates,
+                "availability": availability,
+                "any_free_room": free_room,
+            }
+            if latest.status is AppointmentStatus.CONFIRMED:
+                update["confirmed_slot_id"] = candidates[0].slot_id
+            elif latest.guest_link is not None and not latest.guest_link.revoked:
+                expires = min(now + self.config.guest_link_ttl, max(c.start for c in candidates))
+                update["guest_link"] = latest.guest_link.model_copy(update={"expires_at": expires})
+            after = latest.model_copy(update=update)
+            return _Change(after, AppointmentRescheduled(appointment=after.snapshot()))
+
+        return await self._change(host.tenant_id, appointment_id, if_match, mutate, check_binding=False)
+
+    async def cancel(
+        self, host: Host, appointment_id: str, if_match: str | None, reason: str | None
+    ) -> Appointment:
+        def mutate(current: Appointment) -> _Change:
+            update: dict[str, Any] = {"status": AppointmentStatus.CANCELLED, "cancel_reason": reason}
+            if current.reception is not None:
+                update["reception"] = current.reception.model_copy(update={"active": False})
+            if current.guest_link is not None:
+                update["guest_link"] = current.guest_link.model_copy(update={"revoked": True})
+            after = current.model_copy(update=update)
+            return _Change(after, AppointmentCancelled(appointment=after.snapshot(), reason=reason))
+
+        return await self._change(host.tenant_id, appointment_id, if_match, mutate)
+
+    async def request_restore(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
+        """R9: ask the bound connector to write the system's version back over drifted events."""
+        loaded = await self._load(host.tenant_id, appointment_id)
+        if loaded[0].binding is None:
+            raise NotLinked("This appointment is not bound to a calendar, so there is nothing to restore.")
+        if_match = if_match or rules.etag(loaded[0].version)
+
+        def mutate(current: Appointment) -> _Change:
+            return _Change(current, CalendarRestoreRequested(appointment=current.snapshot()))
+
+        return await self._change(host.tenant_id, appointment_id, if_match, mutate)
+
+    async def reissue_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> GuestIssued:
+        """Withdraw the old link and issue a new token (returned once, only its hash is kept)."""
+        token = rules.new_guest_token()
+        now = self.clock()
+
+        def mutate(current: Appointment) -> _Change:
+            if current.status is not AppointmentStatus.PROPOSED:
+                raise InvalidState(
+                    "Only a proposed appointment has a guest link.", appointment_status=current.status.value
+                )
+            link = rules.new_guest_link(token, now, self.config.guest_link_ttl, current.candidates)
+            after = current.model_copy(update={"guest_link": link})
+            return _Change(
+                after, AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=("guest_link",))
+            )
+
+        appointment = await self._change(
+            host.tenant_id, appointment_id, if_match, mutate, check_binding=False
+        )
+        return GuestIssued(appointment=appointment, guest_token=token)
+
+    async def revoke_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
+        def mutate(current: Appointment) -> _Change:
+            if current.guest_link is None or current.guest_link.revoked:
+                raise InvalidState("The guest link is already withdrawn.")
+            after = current.model_copy(
+                update={"guest_link": current.guest_link.model_copy(update={"revoked": True})}
+            )
+            return _Change(
+                after, AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=("guest_link",))
+            )
+
+        return await self._change(host.tenant_id, appointment_id, if_match, mutate, check_binding=False)
+
+    async def _load(self, tenant_id: str, appointment_id: str) -> tuple[Appointment, list[dict[str, Any]]]:
+        loaded = await self.repo.get(tenant_id, appointment_id)
+        if loaded is None:
+            raise AppointmentNotFound()
+        return loaded
+
+    async def _change(
+        self,
+        tenant_id: str,
+        appointment_id: str,
+        if_match: str | None,
+        mutate: Callable[[Appointment], _Change],
+        *,
+        check_binding: bool = True,
+    ) -> Appointment:
+        """Load, check If-Match and R8, apply, and store the change with its events in one write."""
+        current, outbox = await self._load(tenant_id, appointment_id)
+        rules.check_version(current, rules.parse_if_match(if_match))
+        rules.require_changeable(current)
+        if check_binding:
+            await self._ensure_binding_usable(current)
+        change = mutate(current)
+        after = change.appointment.model_copy(
+            update={"version": current.version + 1, "updated_at": self.clock()}
+        )
+        data = change.data.model_copy(update={"appointment": after.snapshot()})
+        entries = routed_entries(after, data, self.config.event_source)
+        try:
+            await self.repo.save(after, [*outbox, *entries], expected_version=current.version)
+        except Conflict as error:
+            raise PreconditionFailed(
+                "The appointment changed while your request was processed; read it again."
+            ) from error
+        self.notify()
+        return after
+
+    async def _ensure_binding_usable(self, appointment: Appointment) -> None:
+        """R8: a change may only go to the bound connection; refuse it when that one is unusable."""
+        binding = appointment.binding
+        if binding is None:
+            return
+        try:
+            info = await self.directory.connection(binding.connection_id)
+        except AuthUnavailable as error:
+            raise DependencyUnavailable("Could not verify the appointment's calendar connection.") from error
+        status = info.status if info is not None else ConnectionStatus.UNLINKED
+        if status is ConnectionStatus.ACTIVE:
+            return
+        label = PROVIDER_LABELS[binding.provider]
+        raise BoundConnectionUnusable(
+            f"This appointment was created with the {label} calendar of {binding.account_email}, and every "
+            f"change goes to that calendar only. That connection is no longer usable: "
+            f"{_STATUS_REASONS.get(status, status.value)}. Link the {label} calendar "
+            f"{binding.account_email} again to change or cancel this appointment; it is never written "
+            "to another calendar.",
+            provider=binding.provider.value,
+            connection_id=binding.connection_id,
+            account_email=str(binding.account_email),
+            connection_status=status.value,
+            action=f"relink_{binding.provider.value}",
+        )
+
+    # --- guest -----------------------------------------------------------------------------
+
+    async def guest_view(self, token: str) -> tuple[Appointment, list[CandidateSlot]]:
+        appointment, _ = await self._by_token(token)
+        return appointment, rules.available_candidates(appointment, self.clock())
+
+    async def _by_token(self, token: str) -> tuple[Appointment, list[dict[str, Any]]]:
+        loaded = await self.repo.by_guest_token_hash(rules.hash_guest_token(token))
+        if loaded is None or loaded[0].guest_link is None:
+            raise GuestLinkInvalid()
+        if not loaded[0].guest_link.usable(self.clock()):
+            raise GuestLinkExpired()
+        return loaded
+
+    async def pick(self, token: str, slot_id: str) -> Picked:
+        """Confirm the guest's choice; of two concurrent picks exactly one wins (CAS on version)."""
+        for _ in range(self.config.reception_code_attempts):
+            current, outbox = await self._by_token(token)
+            now = self.clock()
+            slot = rules.pick_slot(current, slot_id, now)
+            await self._ensure_binding_usable_for_guest(current)
+            code = rules.new_reception_code()
+            after = current.model_copy(
+                update={
+                    "status": AppointmentStatus.CONFIRMED,
+                    "confirmed_slot_id": slot.slot_id,
+                    "reception": Reception(code=code, issued_at=now),
+                    "version": current.version + 1,
+                    "updated_at": now,
+                }
+            )
+            data = AppointmentConfirmed(appointment=after.snapshot(), reception_code=code)
+            entries = routed_entries(after, data, self.config.event_source)
+            try:
+                await self.repo.save(after, [*outbox, *entries], expected_version=current.version)
+            except Conflict:
+                continue  # someone else wrote first: re-read; a confirmed appointment answers 409
+            except ReceptionCodeTaken:
+                await self._release_if_over(current.tenant_id, code, now)
+                continue
+            self.notify()
+            return Picked(appointment=after, reception_code=code)
+        raise ReceptionCodeExhausted()
+
+    async def _ensure_binding_usable_for_guest(self, appointment: Appointment) -> None:
+        """R8 for the guest's pick, without revealing the host's calendar account to the guest."""
+        try:
+            await self._ensure_binding_usable(appointment)
+        except BoundConnectionUnusable as error:
+            log.warning("guest pick refused: bound connection unusable", extra=error.extra)
+            raise BoundConnectionUnusable(
+                "The host's calendar cannot be updated at the moment, so this choice cannot be "
+                "confirmed. Please contact the host."
+            ) from error
+
+    async def _release_if_over(self, tenant_id: str, code: str, now: datetime) -> None:
+        """A code stays taken while its appointment lies ahead; free it once that is over."""
+        holder = await self.repo.active_code_holder(tenant_id, code)
+        if holder is None or holder.reception is None or holder.ends_at() > now:
+            return
+        loaded = await self.repo.get_any(holder.appointment_id)
+        if loaded is None:
+            return
+        released = holder.model_copy(
+            update={"reception": holder.reception.model_copy(update={"active": False})}
+        )
+        try:
+            await self.repo.save(released, loaded[1], expected_version=holder.version)
+        except Conflict:
+            return
+
+    # --- sync status -----------------------------------------------------------------------
+
+    async def record_sync_status(self, report: CalendarSyncStatusReported) -> bool:
+        """Store a connector's status if it is newer than the stored one. Returns whether it was."""
+        loaded = await self.repo.get_any(report.appointment_id)
+        if loaded is None:
+            return False
+        appointment = loaded[0]
+        for _ in range(self.config.write_attempts):
+            current, stored_version = await self.repo.get_sync(appointment.appointment_id)
+            if not rules.accepts_report(appointment, current, report):
+                return False
+            try:
+                await self.repo.put_sync(
+                    appointment, rules.report_from_event(report), expected_version=stored_version
+                )
+            except Conflict:
+                continue
+            return True
+        return False
