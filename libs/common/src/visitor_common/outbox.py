@@ -60,6 +60,7 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
         self.published = 0
 
     def notify(self) -> None:
@@ -92,19 +93,31 @@ class OutboxRelay:
         return len(done)
 
     async def run(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_interval)
+        while not self._stopping:
+            await self._sleep_until_woken()
             self._wake.clear()
             try:
                 await self.drain()
             except Exception:  # storage hiccup: the next round tries again
                 log.exception("outbox drain failed")
 
+    async def _sleep_until_woken(self) -> None:
+        # asyncio.wait rather than wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the inner wait completes, which would make stop() hang.
+        waiter = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({waiter}, timeout=self._poll_interval)
+        finally:
+            waiter.cancel()
+
     def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self.run(), name="outbox-relay")
 
     async def stop(self) -> None:
+        """Stop the loop; safe to call twice. A publish in flight is cancelled, not awaited."""
+        self._stopping = True
+        self._wake.set()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

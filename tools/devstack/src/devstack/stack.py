@@ -14,7 +14,9 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from devstack.demo import DemoAccounts, ProviderApps, seed_providers, seed_tenant
 from devstack.processes import ManagedProcess, python_module, wait_healthy
 from devstack.tansu import TansuBroker, free_port
 
@@ -47,10 +49,12 @@ class StackConfig:
     state_dir: Path
     host: str = "127.0.0.1"
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    # per service, settings on top of the stack's own (names without the service's prefix)
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
 
     @classmethod
-    def with_free_ports(cls, state_dir: Path) -> StackConfig:
-        return cls(state_dir=state_dir, ports={name: free_port() for name in DEFAULT_PORTS})
+    def with_free_ports(cls, state_dir: Path, **kwargs: Any) -> StackConfig:
+        return cls(state_dir=state_dir, ports={name: free_port() for name in DEFAULT_PORTS}, **kwargs)
 
     def url(self, name: str) -> str:
         return f"http://{self.host}:{self.ports[name]}"
@@ -102,6 +106,8 @@ class LocalStack:
         self.children: list[ManagedProcess] = []
         self.broker: TansuBroker | None = None
         self.emulators: dict[str, EmulatorInfo] = {}
+        self.apps: ProviderApps | None = None
+        self.demo: DemoAccounts | None = None
         config.state_dir.mkdir(parents=True, exist_ok=True)
         (config.state_dir / "logs").mkdir(exist_ok=True)
         self.secrets = Secrets.load_or_create(config.state_dir / "secrets.json")
@@ -112,9 +118,22 @@ class LocalStack:
         self.say(f"kafka (tansu)        {self.broker.bootstrap_servers}")
         for provider in ("google", "microsoft"):
             self._start_emulator(provider)
+        google, microsoft = self.emulators["google"], self.emulators["microsoft"]
+        self.apps = seed_providers(
+            (google.base_url, google.ca_file),
+            (microsoft.base_url, microsoft.ca_file),
+            self.config.url("auth"),
+        )
         for service in SERVICES:
             self._start_service(service)
+            if service == "auth":
+                self.demo = seed_tenant(self.config.url("auth"), self.secrets.operator_key, self.demo_file)
+                self.say(f"{'demo tenant':<20} {self.demo.tenant_id}  (accounts in {self.demo_file})")
         self._write_pids()
+
+    @property
+    def demo_file(self) -> Path:
+        return self.config.state_dir / "demo.json"
 
     def stop(self) -> None:
         for child in reversed(self.children):
@@ -135,7 +154,8 @@ class LocalStack:
     def _start_emulator(self, provider: str) -> None:
         name = f"{provider}-emulator"
         info = EmulatorInfo()
-        data_dir = self.config.state_dir / name
+        # one data dir for both, so both serve certificates of one CA and a client trusts one file
+        data_dir = self.config.state_dir / "emulators"
         process = ManagedProcess(
             name,
             python_module(
@@ -174,6 +194,7 @@ class LocalStack:
         prefix = ENV_PREFIX[service]
         assert self.broker is not None
         google, microsoft = self.emulators["google"], self.emulators["microsoft"]
+        assert self.apps is not None
         common = {
             "SERVICE_NAME": service,
             "HTTP_HOST": self.config.host,
@@ -199,16 +220,16 @@ class LocalStack:
                 "TOKEN_ENCRYPTION_KEYS": json.dumps({"local-1": self.secrets.encryption_key}),
                 "TOKEN_ENCRYPTION_ACTIVE_KID": "local-1",
                 "PROVIDER_CA_FILE": google.ca_file,
-                "GOOGLE_CLIENT_ID": "local-google-client",
-                "GOOGLE_CLIENT_SECRET": "local-google-secret",
-                "GOOGLE_AUTHORIZATION_URL": f"{google.base_url}/o/oauth2/v2/auth",
+                "GOOGLE_CLIENT_ID": self.apps.google_client_id,
+                "GOOGLE_CLIENT_SECRET": self.apps.google_client_secret,
+                "GOOGLE_AUTH_URL": f"{google.base_url}/o/oauth2/v2/auth",
                 "GOOGLE_TOKEN_URL": f"{google.base_url}/token",
                 "GOOGLE_REVOKE_URL": f"{google.base_url}/revoke",
                 "GOOGLE_CERTS_URL": f"{google.base_url}/oauth2/v3/certs",
-                "MICROSOFT_CLIENT_ID": "local-microsoft-client",
-                "MICROSOFT_CLIENT_SECRET": "local-microsoft-secret",
+                "MICROSOFT_CLIENT_ID": self.apps.microsoft_client_id,
+                "MICROSOFT_CLIENT_SECRET": self.apps.microsoft_client_secret,
                 "MICROSOFT_AUTHORITY_HOST": microsoft.base_url,
-                "MICROSOFT_PROVIDER_CA_FILE": microsoft.ca_file,
+                "MICROSOFT_GRAPH_URL": f"{microsoft.base_url}/v1.0",
             }
         else:
             specific = {
@@ -218,6 +239,8 @@ class LocalStack:
             }
         if service == "appointments":
             specific |= {
+                # Tansu: a short session lets a restarted consumer rejoin its group quickly
+                "CONSUMER_SESSION_TIMEOUT_MS": "6000",
                 "GOOGLE_CONNECTOR_URL": self.config.url("calendar-google"),
                 "OUTLOOK_CONNECTOR_URL": self.config.url("calendar-outlook"),
             }
@@ -227,11 +250,16 @@ class LocalStack:
                 "PROVIDER_CA_FILE": google.ca_file,
                 "CALENDAR_BASE_URL": google.base_url,
                 "DIRECTORY_BASE_URL": google.base_url,
+                "KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             }
         if service == "calendar-outlook":
             specific |= {
                 "PUBLIC_BASE_URL": self.config.url(service),
                 "PROVIDER_CA_FILE": microsoft.ca_file,
                 "GRAPH_BASE_URL": microsoft.base_url,
+                "KAFKA_SESSION_TIMEOUT_MS": "6000",
+                "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             }
-        return {prefix + key: value for key, value in (common | specific).items()}
+        overrides = self.config.overrides.get(service, {})
+        return {prefix + key: value for key, value in (common | specific | overrides).items()}

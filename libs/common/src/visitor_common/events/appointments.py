@@ -105,8 +105,9 @@ class AppointmentRescheduled(_AppointmentEvent):
 
 
 class AppointmentConfirmed(_AppointmentEvent):
-    """The guest picked a slot. ``reception_code`` and ``guest_notice_url`` are set only on the
-    lifecycle topic (for the mail service); the connector topics carry ``None``."""
+    """The guest picked a slot. ``reception_code`` is set only on the lifecycle topic (for
+    reception and notification consumers); the connector topics carry ``None``, so a calendar
+    never sees the code the visitor types at the front desk."""
 
     event_name: ClassVar[str] = "appointment.confirmed"
     reception_code: str | None = Field(None, pattern=r"^\d{6}$")

@@ -1,0 +1,169 @@
+"""Drive a running local stack the way its users do, over its public HTTP APIs only.
+
+An employee signs in, links a calendar by clicking through the provider's sign-in pages (plain
+HTML forms, no JavaScript), proposes candidate slots, and a guest picks one. Used by the
+end-to-end tests and by ``make bench``; nothing here reaches into a service's internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from provider_emulators.microsoft.testing import parse_forms
+
+ACCEPT_LABELS = ("許可", "承諾")
+LINKED_MESSAGES = {
+    "google": "Googleカレンダーと連携しました。",
+    "microsoft": "Outlookカレンダーと連携しました。",
+}
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    auth: str
+    appointments: str
+    ca_file: str
+
+
+class Employee:
+    """One signed-in employee with an HTTP client per service."""
+
+    def __init__(self, urls: StackUrls, access_token: str) -> None:
+        self.urls = urls
+        headers = {"Authorization": f"Bearer {access_token}"}
+        self.auth = httpx.AsyncClient(base_url=urls.auth, headers=headers, timeout=20)
+        self.appointments = httpx.AsyncClient(base_url=urls.appointments, headers=headers, timeout=20)
+
+    @classmethod
+    async def sign_in(cls, urls: StackUrls, tenant_id: str, email: str, password: str) -> Employee:
+        async with httpx.AsyncClient(base_url=urls.auth, timeout=20) as http:
+            response = await http.post(
+                "/auth/v1/sign-in", json={"tenant_id": tenant_id, "email": email, "password": password}
+            )
+        _expect(response, 200)
+        return cls(urls, response.json()["access_token"])
+
+    async def close(self) -> None:
+        await self.auth.aclose()
+        await self.appointments.aclose()
+
+    # -- calendar linking --------------------------------------------------------------------
+    async def link_calendar(self, provider: str, account: str) -> str:
+        """Link ``provider`` as ``account``; returns the success message the callback shows."""
+        started = await self.auth.post(f"/v1/calendar-connections/{provider}/authorize")
+        _expect(started, 200)
+        callback_url = await click_through_consent(started.json()["authorization_url"], account, self.urls)
+        done = await self.auth.get(callback_url)
+        _expect(done, 200)
+        return done.text
+
+    async def current_connection(self) -> dict[str, Any]:
+        response = await self.auth.get("/v1/calendar-connections/current")
+        _expect(response, 200)
+        result: dict[str, Any] = response.json()
+        return result
+
+    # -- appointments ------------------------------------------------------------------------
+    async def propose(self, *starts: datetime, minutes: int = 30, title: str = "Visit") -> dict[str, Any]:
+        body = {
+            "title": title,
+            "guests": [{"name": "Sato Hanako", "company": "ACME KK", "email": "sato@acme.example"}],
+            "duration_minutes": minutes,
+            "candidates": [
+                {"start": s.isoformat(), "end": (s + timedelta(minutes=minutes)).isoformat()} for s in starts
+            ],
+            "hold_candidates": True,
+        }
+        response = await self.appointments.post("/v1/appointments", json=body)
+        _expect(response, 201)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def appointment(self, appointment_id: str) -> dict[str, Any]:
+        response = await self.appointments.get(f"/v1/appointments/{appointment_id}")
+        _expect(response, 200)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def wait_sync(
+        self, appointment_id: str, state: str, version: int, within: float = 30.0, every: float = 0.1
+    ) -> dict[str, Any]:
+        """Poll until ``calendar_sync`` reports ``state`` for at least appointment ``version``."""
+        deadline = time.monotonic() + within
+        body: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            body = await self.appointment(appointment_id)
+            sync = body["calendar_sync"]
+            if sync["state"] == state and (sync.get("appointment_version") or 0) >= version:
+                return body
+            await asyncio.sleep(every)
+        sync = body.get("calendar_sync")
+        raise AssertionError(f"{appointment_id} never reached {state} v{version}: {sync}")
+
+
+async def guest_pick(appointments_url: str, guest_token: str, slot_id: str) -> dict[str, Any]:
+    """The guest's side: open the link, pick ``slot_id``; returns the confirmation."""
+    async with httpx.AsyncClient(base_url=appointments_url, timeout=20) as http:
+        shown = await http.get(f"/v1/guest/appointments/{guest_token}")
+        _expect(shown, 200)
+        picked = await http.post(f"/v1/guest/appointments/{guest_token}/pick", json={"slot_id": slot_id})
+    _expect(picked, 200)
+    result: dict[str, Any] = picked.json()
+    return result
+
+
+async def click_through_consent(authorization_url: str, account: str, urls: StackUrls) -> str:
+    """Choose ``account`` and press 許可 / 承諾; return the redirect back to the auth service."""
+    context = ssl.create_default_context(cafile=urls.ca_file)
+    async with httpx.AsyncClient(verify=context, timeout=20) as browser:
+        response = await browser.get(authorization_url)
+        for _ in range(8):
+            if response.is_redirect:
+                location = urljoin(str(response.request.url), response.headers["location"])
+                if location.startswith(urls.auth):
+                    return location
+                response = await browser.get(location)
+                continue
+            _expect(response, 200)
+            response = await _press(browser, response, account)
+    raise AssertionError("the provider's sign-in flow did not come back to the auth service")
+
+
+async def _press(browser: httpx.AsyncClient, page: httpx.Response, account: str) -> httpx.Response:
+    for form in parse_forms(page.text):
+        for name, value, label in form.buttons:
+            if value.lower() == account.lower() or label in ACCEPT_LABELS:
+                action = urljoin(str(page.request.url), form.action)
+                return await browser.post(action, data={**form.fields, name: value})
+    raise AssertionError(f"no button for {account!r} on the provider's page")
+
+
+def slots_from(start: datetime, count: int, minutes: int = 30) -> list[datetime]:
+    """``count`` non-overlapping slots one hour apart, from ``start``."""
+    return [start + timedelta(hours=i) for i in range(count)]
+
+
+def next_workday_morning(days_ahead: int = 7) -> datetime:
+    day = (datetime.now(UTC) + timedelta(days=days_ahead)).replace(hour=1, minute=0, second=0, microsecond=0)
+    return day
+
+
+def _expect(response: httpx.Response, status: int) -> None:
+    if response.status_code != status:
+        raise AssertionError(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code}, "
+            f"expected {status}: {response.text[:500]}"
+        )
+
+
+def event_ids(sync: Mapping[str, Any]) -> dict[str, str]:
+    return dict(sync.get("provider_event_ids") or {})
