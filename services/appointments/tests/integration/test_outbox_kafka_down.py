@@ -63,7 +63,7 @@ async def test_changes_while_broker_down_are_published_once_it_is_back(
             assert len(await h.outbox(appointment_id)) == 4
 
             # The broker is back on the same address, with its topics (see the helper).
-            restarted = restart_broker_with_topics(fresh_kafka.port)
+            restarted = restart_broker_with_topics(fresh_kafka.port, partitions=6)
             found = await consume_for(
                 restarted.bootstrap_servers,
                 [topics.APPOINTMENT_LIFECYCLE, topics.GOOGLE_APPOINTMENTS, topics.OUTLOOK_APPOINTMENTS],
