@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from visitor_common.calendar_sync import (
     ConnectionSyncRepository,
@@ -237,3 +238,22 @@ async def test_the_next_change_after_reported_drift_writes_the_system_version(
     assert second.state is SyncState.SYNCED
     assert second.event_ids["slot:s1"] != first.event_ids["slot:s1"]
     assert len(fake_provider.live()) == 2
+
+
+async def test_concurrent_registrations_open_one_channel(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    """The ``linked`` event and the first appointment arrive together; two instances may too."""
+    open_now = fake_provider.open_channel
+
+    async def open_slowly(*args: Any, **kwargs: Any) -> Any:  # as over a network: others run meanwhile
+        await asyncio.sleep(0.01)
+        return await open_now(*args, **kwargs)
+
+    fake_provider.open_channel = open_slowly  # type: ignore[method-assign]
+    here, there = monitor_for(engine, connection_repo), monitor_for(engine, connection_repo)
+    who = {"connection_id": "conn-1", "tenant_id": "tenant-1", "account_email": "host@example.com"}
+    await asyncio.gather(here.register(**who), here.ensure_registered(**who), there.register(**who))
+    stored = await connection_repo.get("conn-1")
+    assert stored is not None and stored.channel_id is not None
+    assert list(fake_provider.channels) == [stored.channel_id]  # no channel left orphaned

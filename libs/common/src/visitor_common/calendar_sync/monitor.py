@@ -30,7 +30,14 @@ from visitor_common.calendar_sync.errors import (
     SyncCursorInvalid,
     TokenError,
 )
-from visitor_common.calendar_sync.model import AppliedState, ChangePage, ProviderEvent, RoomResponse
+from visitor_common.calendar_sync.locks import KeyedLocks
+from visitor_common.calendar_sync.model import (
+    AppliedState,
+    ChangePage,
+    ProviderEvent,
+    PushChannel,
+    RoomResponse,
+)
 from visitor_common.calendar_sync.provider import SupportsPush
 from visitor_common.calendar_sync.state import ConnectionSync, ConnectionSyncRepository, StaleWrite
 from visitor_common.events.sync import DriftChange, SyncFailureReason, SyncState
@@ -70,6 +77,7 @@ class DriftMonitor:
         self.forged_notifications = 0
         self.notifications = 0
         self._known: set[str] = set()
+        self._channel_locks = KeyedLocks()
 
     @property
     def push_enabled(self) -> bool:
@@ -125,9 +133,17 @@ class DriftMonitor:
         await self._save(current.with_channel(None).model_copy(update={"active": False, "cursor": None}))
 
     async def ensure_channel(self, connection_id: str) -> None:
-        """Open a push channel if there is none, or renew it when it expires soon."""
+        """Open a push channel if there is none, or renew it when it expires soon.
+
+        One at a time per connection: a connection's ``linked`` event and its first appointment
+        arrive together, and two channels opened for one calendar would leave one orphaned at
+        the provider, knocking on our notification route until it expires."""
         if not self.push_enabled:
             return
+        async with self._channel_locks.hold(connection_id):
+            await self._ensure_channel(connection_id)
+
+    async def _ensure_channel(self, connection_id: str) -> None:
         current = await self.connections.get(connection_id)
         if current is None or not current.active:
             return
@@ -154,11 +170,30 @@ class DriftMonitor:
                 "could not open a push channel", extra={"connection_id": connection_id, "error": str(error)}
             )
             return
-        await self._save(current.with_channel(opened))
-        if channel is not None:
-            old = channel
+        kept = await self._keep_channel(current, opened)
+        superseded = opened if kept is not opened else channel
+        if superseded is not None:  # the renewed one, or ours when another instance won the race
             with contextlib.suppress(ProviderError, TokenError):
-                await session.call(lambda a: push.stop_channel(a, old), "stop channel")
+                await session.call(lambda a: push.stop_channel(a, superseded), "stop channel")
+
+    async def _keep_channel(self, current: ConnectionSync, opened: PushChannel) -> PushChannel:
+        """Store ``opened``; if another instance stored a fresh channel meanwhile, keep theirs."""
+        try:
+            await self.connections.save(current.with_channel(opened))
+            return opened
+        except StaleWrite:
+            fresh = await self.connections.get(current.connection_id)
+        if fresh is None:
+            return opened
+        theirs, replaced = fresh.channel(), current.channel()
+        if (
+            theirs is not None
+            and (replaced is None or theirs.channel_id != replaced.channel_id)
+            and theirs.expires_at - self.renew_before > self._clock()
+        ):
+            return theirs
+        await self._save(fresh.with_channel(opened))
+        return opened
 
     # ------------------------------------------------------------ notifications
 
