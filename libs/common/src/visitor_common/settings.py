@@ -7,7 +7,9 @@ configuration without collisions.
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -31,6 +33,15 @@ class ServiceSettings(BaseSettings):
         description="How long a publish may wait for the broker before it fails (the outbox "
         "then keeps the event and retries; a failed send is never delivered later).",
     )
+    kafka_session_timeout_ms: int = Field(
+        10_000,
+        ge=1000,
+        description="Consumer-group session timeout: how long a silent member keeps its partitions "
+        "(on Tansu, group joins also wait about half of it).",
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        1_000, ge=100, description="Consumer heartbeat interval; below a third of the session timeout."
+    )
     mongodb_uri: SecretStr | None = Field(
         None, description="MongoDB connection string; the in-memory store is used when unset."
     )
@@ -38,3 +49,12 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = Field("visitor-scheduling-auth", description="Expected `iss` of access tokens.")
     jwt_audience: str = Field("visitor-scheduling", description="Expected `aud` of access tokens.")
     jwks_url: str | None = Field(None, description="Where the auth service publishes its JWKS.")
+
+    @model_validator(mode="after")
+    def _heartbeat_within_session(self) -> Self:
+        if self.kafka_heartbeat_interval_ms * 3 > self.kafka_session_timeout_ms:
+            raise ValueError(
+                "kafka_heartbeat_interval_ms must be at most a third of kafka_session_timeout_ms "
+                f"(got {self.kafka_heartbeat_interval_ms} and {self.kafka_session_timeout_ms})"
+            )
+        return self

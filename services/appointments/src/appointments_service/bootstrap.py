@@ -99,7 +99,12 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
         notify=relay.notify,
         **({"clock": clock} if clock else {}),
     )
-    register_sync_status_handler(broker, service, session_timeout_ms=settings.consumer_session_timeout_ms)
+    register_sync_status_handler(
+        broker,
+        service,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+    )
     container = Container(settings, store, repository, broker, relay, service)
     for client in (directory, gateway):
         if hasattr(client, "aclose"):

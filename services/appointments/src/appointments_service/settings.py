@@ -33,9 +33,6 @@ class Settings(ServiceSettings):
     reception_code_attempts: int = Field(20, ge=1, description="Retries when a drawn code is taken.")
 
     outbox_poll_interval_seconds: float = Field(1.0, gt=0, description="Outbox relay poll interval.")
-    consumer_session_timeout_ms: int = Field(
-        10_000, ge=1000, description="Kafka consumer-group session timeout (heartbeats at a third of it)."
-    )
     create_topics: bool = Field(True, description="Create missing topics at start-up.")
     start_broker: bool = Field(
         True, description="Connect to Kafka in the lifespan (off for pure HTTP tests)."

@@ -38,7 +38,8 @@ def broker_settings(bootstrap: str) -> Any:
         kafka_idempotent_producer=False,
         kafka_partitions=6,
         outbox_poll_interval_seconds=0.2,
-        consumer_session_timeout_ms=1500,
+        kafka_session_timeout_ms=1500,
+        kafka_heartbeat_interval_ms=300,
     )
 
 

@@ -32,7 +32,8 @@ async def test_changes_while_broker_down_are_published_once_it_is_back(
         kafka_idempotent_producer=False,
         kafka_partitions=6,
         outbox_poll_interval_seconds=0.2,
-        consumer_session_timeout_ms=1500,
+        kafka_session_timeout_ms=1500,
+        kafka_heartbeat_interval_ms=300,
     )
     restarted: TansuBroker | None = None
     try:

@@ -58,11 +58,6 @@ class Settings(ServiceSettings):
         6, ge=1, le=64, description="Kafka consumers per topic in this process (partitions run in parallel)."
     )
 
-    kafka_session_timeout_ms: int = Field(
-        10000, ge=1000, description="Consumer session timeout; group joins wait about half of it (Tansu)."
-    )
-    kafka_heartbeat_interval_ms: int = Field(1000, ge=100, description="Consumer heartbeat interval.")
-
     directory_cache_seconds: float = Field(300.0, ge=0, description="TTL of cached buildings and rooms.")
 
     public_base_url: str | None = Field(

@@ -57,7 +57,3 @@ class Settings(ServiceSettings):
     consumer_max_workers: int = Field(8, ge=1, le=64, description="Records handled concurrently.")
     max_redeliveries: int = Field(5, ge=0, description="Retry-topic rounds before the dead-letter topic.")
     redelivery_base_seconds: float = Field(2.0, gt=0)
-    kafka_session_timeout_ms: int = Field(
-        10_000, ge=1000, description="Consumer-group session timeout (a join waits about half of it)."
-    )
-    kafka_heartbeat_interval_ms: int = Field(3_000, ge=100)

@@ -201,6 +201,9 @@ class LocalStack:
             "HTTP_PORT": str(self.config.ports[service]),
             "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
             "KAFKA_IDEMPOTENT_PRODUCER": "false",  # Tansu rejects InitProducerId
+            # Tansu: group joins wait about half the session; a short one starts consumers sooner
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             "JWKS_URL": f"{self.config.url('auth')}/.well-known/jwks.json",
             "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         }
@@ -239,8 +242,6 @@ class LocalStack:
             }
         if service == "appointments":
             specific |= {
-                # Tansu: a short session lets a restarted consumer rejoin its group quickly
-                "CONSUMER_SESSION_TIMEOUT_MS": "6000",
                 "GOOGLE_CONNECTOR_URL": self.config.url("calendar-google"),
                 "OUTLOOK_CONNECTOR_URL": self.config.url("calendar-outlook"),
             }
@@ -250,16 +251,12 @@ class LocalStack:
                 "PROVIDER_CA_FILE": google.ca_file,
                 "CALENDAR_BASE_URL": google.base_url,
                 "DIRECTORY_BASE_URL": google.base_url,
-                "KAFKA_SESSION_TIMEOUT_MS": "6000",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             }
         if service == "calendar-outlook":
             specific |= {
                 "PUBLIC_BASE_URL": self.config.url(service),
                 "PROVIDER_CA_FILE": microsoft.ca_file,
                 "GRAPH_BASE_URL": microsoft.base_url,
-                "KAFKA_SESSION_TIMEOUT_MS": "6000",
-                "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             }
         overrides = self.config.overrides.get(service, {})
         return {prefix + key: value for key, value in (common | specific | overrides).items()}

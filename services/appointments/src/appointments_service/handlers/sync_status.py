@@ -20,14 +20,18 @@ CONSUMER_GROUP = "appointments"
 
 
 def register_sync_status_handler(
-    broker: KafkaBroker, service: AppointmentService, *, session_timeout_ms: int = 10_000
+    broker: KafkaBroker,
+    service: AppointmentService,
+    *,
+    session_timeout_ms: int = 10_000,
+    heartbeat_interval_ms: int = 1_000,
 ) -> None:
     @broker.subscriber(
         topics.SYNC_STATUS,
         group_id=CONSUMER_GROUP,
         auto_offset_reset="earliest",
         session_timeout_ms=session_timeout_ms,
-        heartbeat_interval_ms=max(100, session_timeout_ms // 3),
+        heartbeat_interval_ms=heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_sync_status(message: KafkaMessage) -> None:
