@@ -1,18 +1,14 @@
-"""``python -m auth_service``: serve the API with uvicorn on ``AUTH_HTTP_HOST:AUTH_HTTP_PORT``."""
+"""``python -m auth_service``: serve the API with uvicorn (exit status 2 on a bad configuration)."""
 
 from __future__ import annotations
 
-import uvicorn
-
 from auth_service.bootstrap import create_app
 from auth_service.settings import Settings
-from visitor_common.logging import configure_logging
+from visitor_common.runner import serve
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(Settings, create_app)
 
 
 if __name__ == "__main__":

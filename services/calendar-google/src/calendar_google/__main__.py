@@ -1,18 +1,14 @@
-"""``python -m calendar_google``: serve the connector with uvicorn."""
+"""``python -m calendar_google``: serve the connector with uvicorn (exit status 2 on a bad configuration)."""
 
 from __future__ import annotations
 
-import uvicorn
-
 from calendar_google.bootstrap import create_app
 from calendar_google.settings import Settings
-from visitor_common.logging import configure_logging
+from visitor_common.runner import serve
 
 
 def main() -> None:
-    settings = Settings()
-    configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(Settings, create_app)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,14 @@
-"""``python -m calendar_outlook``: serve the connector with uvicorn."""
+"""``python -m calendar_outlook``: serve the connector with uvicorn (exit status 2 on a bad configuration)."""
 
 from __future__ import annotations
 
-import uvicorn
-
-from calendar_outlook.bootstrap import create_app_from_env
+from calendar_outlook.bootstrap import create_app
 from calendar_outlook.settings import Settings
+from visitor_common.runner import serve
 
 
 def main() -> None:
-    settings = Settings()
-    uvicorn.run(create_app_from_env(), host=settings.http_host, port=settings.http_port, log_config=None)
+    serve(Settings, create_app)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,6 @@ from visitor_common.calendar_sync.state import (
 from visitor_common.calendar_sync.status import StatusPublisher
 from visitor_common.calendar_sync.tokens import AuthTokenClient
 from visitor_common.events.appointments import Provider
-from visitor_common.logging import configure_logging
 from visitor_common.messaging import create_broker, ensure_topics
 from visitor_common.persistence import DocumentStore, create_document_store
 from visitor_common.security.jwt import JwksSource, JwtVerifier
@@ -186,9 +185,3 @@ def create_app(
     app.include_router(availability_router(c.provider, c.tokens, current_principal))
     app.include_router(notifications_router(c.monitor))
     return app
-
-
-def create_app_from_env() -> FastAPI:
-    settings = Settings()
-    configure_logging(settings.service_name, settings.log_level)
-    return create_app(settings)

@@ -1,0 +1,42 @@
+"""``python -m <service>``: load settings, configure logging, serve the app with uvicorn.
+
+A bad configuration ends the process with exit status 2 and one line per problem (which
+variable, what is wrong) — never a traceback, and never the offending value, which may be a
+secret.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import uvicorn
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from visitor_common.logging import configure_logging
+from visitor_common.settings import ServiceSettings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def configuration_problems(settings_class: type[ServiceSettings], error: ValidationError) -> list[str]:
+    """``PREFIX_FIELD: message`` per problem, without the input values."""
+    prefix = str(settings_class.model_config.get("env_prefix") or "")
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        field = ".".join(str(part) for part in item["loc"]) or "settings"
+        problems.append(f"{prefix}{field.upper()}: {item['msg']}")
+    return problems
+
+
+def serve(settings_class: type[S], create_app: Callable[[S], FastAPI]) -> None:
+    try:
+        settings = settings_class()
+    except ValidationError as error:
+        for line in ["invalid configuration:", *configuration_problems(settings_class, error)]:
+            print(line, file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
