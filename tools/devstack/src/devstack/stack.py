@@ -141,6 +141,14 @@ class LocalStack:
         if self.broker is not None:
             self.broker.stop()
 
+    def crash_and_restart(self, service: str) -> None:
+        """Kill ``service`` without warning (SIGKILL), then start it again with the same settings."""
+        crashed = next(c for c in self.children if c.name == service and c.alive())
+        crashed.kill()
+        self.children.remove(crashed)
+        self._start_service(service)
+        self._write_pids()
+
     def pids(self) -> list[int]:
         pids = [c.pid for c in self.children if c.pid]
         if self.broker and self.broker.process:
