@@ -10,12 +10,20 @@ Routes (on each connector, with the employee's bearer token):
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
 
 from visitor_common.events.appointments import Provider
 
 MAX_SLOTS_PER_QUERY = 10
 MAX_ROOMS_PER_QUERY = 40
+# A slot is one meeting: a day at most. Providers cap their free/busy windows (Google's
+# freeBusy refuses long ranges, Graph's getSchedule takes 62 days), so a longer or absurdly
+# dated slot is refused here with a 422 instead of reaching the provider.
+MAX_SLOT_LENGTH = timedelta(hours=24)
+EARLIEST_SLOT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_SLOT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class RoomGroup(BaseModel):
@@ -54,6 +62,10 @@ class TimeSlot(BaseModel):
     def _ordered(self) -> TimeSlot:
         if self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.end - self.start > MAX_SLOT_LENGTH:
+            raise ValueError("a slot may last at most 24 hours")
+        if self.start < EARLIEST_SLOT or self.end > LATEST_SLOT:
+            raise ValueError("a slot must lie between the years 2000 and 2100")
         return self
 
 
