@@ -1,9 +1,10 @@
-"""`make bench`: performance measured, not asserted in tests.
+"""`make bench`: performance and memory measured, not asserted in tests.
 
 1. Raw-broker baseline: produce → consume round trip on the same Tansu broker (p50/p99 latency,
    messages per second) — the floor any end-to-end number sits on.
 2. End to end on the full local stack: guest pick → provider event written → the appointment
    shows `synced` (p50/p99), and sustained confirmations per second.
+3. Resident memory of every process of the stack after that load.
 Results print as a table and are written to `.devstack/bench.json`.
 """
 
@@ -77,6 +78,9 @@ async def raw_broker_baseline(bootstrap: str, messages: int) -> dict[str, Any]:
 def print_table(results: list[dict[str, Any]]) -> None:
     print(f"{'measurement':<52} {'n':>6} {'p50 ms':>9} {'p99 ms':>9} {'per s':>9}")
     for r in results:
+        if "rss_mb" in r:
+            print(f"{r['name']:<52} {'':>6} {'':>9} {'':>9} {r['rss_mb']:>6} MB")
+            continue
         print(f"{r['name']:<52} {r['count']:>6} {r['p50_ms']:>9} {r['p99_ms']:>9} {r['per_second']!s:>9}")
 
 

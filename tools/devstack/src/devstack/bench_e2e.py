@@ -38,7 +38,21 @@ async def end_to_end(args: argparse.Namespace) -> list[dict[str, Any]]:
             latencies, elapsed = await _measure(running, provider, args.appointments, args.concurrency)
             name = f"guest pick → synced ({'Google' if provider == 'google' else 'Outlook'})"
             results.append(summary(name, latencies, elapsed, len(latencies)))
+        results += resident_memory(running)
     return results
+
+
+def resident_memory(running: RunningStack) -> list[dict[str, Any]]:
+    """Resident set size of every process of the stack after the load (Linux ``/proc``)."""
+    rows = []
+    for child in running.stack.children:
+        status = Path(f"/proc/{child.pid}/status")
+        if child.pid is None or not status.exists():
+            continue
+        fields = dict(line.split(":", 1) for line in status.read_text().splitlines() if ":" in line)
+        kib = int(fields["VmRSS"].split()[0])
+        rows.append({"name": f"memory after the run: {child.name}", "rss_mb": round(kib / 1024, 1)})
+    return rows
 
 
 async def _measure(
