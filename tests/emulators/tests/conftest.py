@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provider_emulators.core.client import tls_context
 from provider_emulators.core.server import EmulatorServer
 from provider_emulators.google.app import create_app as create_google_app
 from provider_emulators.google.testing import (
@@ -23,7 +24,6 @@ from provider_emulators.google.testing import (
     PushReceiver,
     SeededWorld,
     seed_world,
-    tls_context,
 )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provider_emulators.core.client import tls_context
 from provider_emulators.core.server import EmulatorServer
 from provider_emulators.microsoft.app import create_app as create_microsoft_app
 from provider_emulators.microsoft.testing import (
@@ -21,7 +22,6 @@ from provider_emulators.microsoft.testing import (
     obtain_tokens,
     seed_ms_world,
     start_receiver,
-    tls_context,
 )
 
 

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 
 from provider_emulators.cli import load_factory, main
+from provider_emulators.core.client import tls_context
 from provider_emulators.core.server import EmulatorServer
 from provider_emulators.google.app import create_app as create_google_app
-from provider_emulators.google.testing import tls_context
 
 
 def make_app(base_url: str) -> FastAPI:

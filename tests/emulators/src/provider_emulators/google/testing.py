@@ -9,81 +9,49 @@ with EmulatorServer(app_factory=create_app, data_dir=d) as server:
 from __future__ import annotations
 
 import contextlib
-import ssl
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
-import httpx
-
+from provider_emulators.core.client import ControlClient
 from provider_emulators.google.tokens import CALENDAR_SCOPES, DIRECTORY_SCOPES
 
 DEFAULT_SCOPES = ["openid", "email", CALENDAR_SCOPES[0], DIRECTORY_SCOPES[1]]
 
 
-def tls_context(ca_path: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca_path))
-
-
-class GoogleControl:
-    """Wraps ``/__emulator/...``; every method raises ``httpx.HTTPStatusError`` on failure."""
-
-    def __init__(self, base_url: str, ca_path: Path) -> None:
-        self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, verify=tls_context(ca_path), timeout=10)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self.http.request(method, f"/__emulator{path}", json=body)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def reset(self) -> None:
-        self._call("POST", "/reset")
-
-    def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("GET", "/state")
-        return result
-
-    def requests(self) -> dict[str, int]:
-        result: dict[str, int] = self._call("GET", "/requests")
-        return result
+class GoogleControl(ControlClient):
+    """The Google emulator's control API (the shared routes come from ``ControlClient``)."""
 
     def add_client(
         self, client_id: str, client_secret: str, redirect_uris: list[str], **extra: Any
     ) -> dict[str, Any]:
         body = {"client_id": client_id, "client_secret": client_secret, "redirect_uris": redirect_uris}
-        result: dict[str, Any] = self._call("POST", "/clients", {**body, **extra})
+        result: dict[str, Any] = self.call("POST", "/clients", {**body, **extra})
         return result
 
     def add_domain(self, domain: str, customer_id: str | None = None) -> dict[str, Any]:
-        result: dict[str, Any] = self._call(
-            "POST", "/domains", {"domain": domain, "customer_id": customer_id}
-        )
+        result: dict[str, Any] = self.call("POST", "/domains", {"domain": domain, "customer_id": customer_id})
         return result
 
     def add_user(self, email: str, **extra: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/users", {"email": email, **extra})
+        result: dict[str, Any] = self.call("POST", "/users", {"email": email, **extra})
         return result
 
     def patch_user(self, email: str, **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PATCH", f"/users/{email}", fields)
+        result: dict[str, Any] = self.call("PATCH", f"/users/{email}", fields)
         return result
 
     def revoke_user(self, email: str, client_id: str | None = None) -> int:
-        return int(self._call("POST", f"/users/{email}/revoke", {"client_id": client_id})["revoked"])
+        return int(self.call("POST", f"/users/{email}/revoke", {"client_id": client_id})["revoked"])
 
     def add_building(self, **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/buildings", fields)
+        result: dict[str, Any] = self.call("POST", "/buildings", fields)
         return result
 
     def add_room(self, **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/rooms", fields)
+        result: dict[str, Any] = self.call("POST", "/rooms", fields)
         return result
 
     def mint_token(
@@ -95,39 +63,32 @@ class GoogleControl:
             "scopes": scopes or DEFAULT_SCOPES,
             "offline": offline,
         }
-        result: dict[str, Any] = self._call("POST", "/tokens", body)
+        result: dict[str, Any] = self.call("POST", "/tokens", body)
         return result
 
     def expire_tokens(self, email: str | None = None, access_tokens: list[str] | None = None) -> int:
         body = {"email": email, "access_tokens": access_tokens}
-        return int(self._call("POST", "/tokens/expire", body)["expired"])
+        return int(self.call("POST", "/tokens/expire", body)["expired"])
 
     def advance_clock(self, seconds: float) -> None:
-        self._call("POST", "/clock/advance", {"seconds": seconds})
+        self.call("POST", "/clock/advance", {"seconds": seconds})
 
     def invalidate_sync_tokens(self, calendar_id: str | None = None) -> None:
-        self._call("POST", "/sync-tokens/invalidate", {"calendar_id": calendar_id})
-
-    def add_fault(self, path_regex: str, **fields: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("POST", "/faults", {"path_regex": path_regex, **fields})
-        return result
-
-    def clear_faults(self) -> None:
-        self._call("DELETE", "/faults")
+        self.call("POST", "/sync-tokens/invalidate", {"calendar_id": calendar_id})
 
     def events(self, calendar_id: str) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self._call("GET", f"/calendars/{calendar_id}/events")["items"]
+        result: list[dict[str, Any]] = self.call("GET", f"/calendars/{calendar_id}/events")["items"]
         return result
 
     def direct_edit(self, calendar_id: str, event_id: str, patch: dict[str, Any]) -> dict[str, Any]:
-        result: dict[str, Any] = self._call("PATCH", f"/calendars/{calendar_id}/events/{event_id}", patch)
+        result: dict[str, Any] = self.call("PATCH", f"/calendars/{calendar_id}/events/{event_id}", patch)
         return result
 
     def direct_delete(self, calendar_id: str, event_id: str) -> None:
-        self._call("DELETE", f"/calendars/{calendar_id}/events/{event_id}")
+        self.call("DELETE", f"/calendars/{calendar_id}/events/{event_id}")
 
     def push_stats(self) -> dict[str, int]:
-        result: dict[str, int] = self._call("GET", "/push")
+        result: dict[str, int] = self.call("GET", "/push")
         return result
 
 

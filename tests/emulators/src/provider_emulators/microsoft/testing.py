@@ -13,50 +13,24 @@ import base64
 import hashlib
 import json
 import secrets
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlencode, urljoin, urlsplit
 
 import httpx
 
+from provider_emulators.core.client import ControlClient
 from provider_emulators.microsoft.pages import ACCEPT_LABEL, CANCEL_LABEL
 
 
-def tls_context(ca_path: Path) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=str(ca_path))
+class MicrosoftControl(ControlClient):
+    """The Microsoft emulator's control API (the shared routes come from ``ControlClient``)."""
 
-
-class MicrosoftControl:
-    """Wraps ``/__emulator/...``; every method raises ``httpx.HTTPStatusError`` on failure."""
-
-    def __init__(self, base_url: str, ca_path: Path) -> None:
-        self.base_url = base_url
-        self.http = httpx.Client(base_url=base_url, verify=tls_context(ca_path), timeout=15)
-
-    def close(self) -> None:
-        self.http.close()
-
-    def call(self, method: str, path: str, body: Any = None) -> Any:
-        response = self.http.request(method, f"/__emulator{path}", json=body)
-        response.raise_for_status()
-        return response.json() if response.content else None
-
-    def reset(self) -> None:
-        self.call("POST", "/reset")
-
-    def state(self) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("GET", "/state")
-        return result
-
-    def requests(self) -> dict[str, int]:
-        result: dict[str, int] = self.call("GET", "/requests")
-        return result
+    timeout = 15.0
 
     def add_app(self, redirect_uris: list[str], **extra: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.call("POST", "/apps", {"redirect_uris": redirect_uris, **extra})
@@ -129,13 +103,6 @@ class MicrosoftControl:
         body = {"lifecycle_event": lifecycle_event}
         result: dict[str, Any] = self.call("POST", f"/subscriptions/{subscription_id}/lifecycle", body)
         return result
-
-    def add_fault(self, path_regex: str, **rule: Any) -> dict[str, Any]:
-        result: dict[str, Any] = self.call("POST", "/faults", {"path_regex": path_regex, **rule})
-        return result
-
-    def clear_faults(self) -> None:
-        self.call("DELETE", "/faults")
 
 
 # --- the sign-in pages ------------------------------------------------------------------------
