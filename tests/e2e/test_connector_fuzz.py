@@ -12,23 +12,15 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.checks import not_a_server_error
 
 from devstack.testing import RunningStack
-from devstack.walkthrough import Employee
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker]
 
 
 def linked_token(running: RunningStack, provider: str) -> str:
-    demo = running.demo
-    if provider == "google":
-        email, password = demo.admin_email, demo.admin_password
-    else:
-        email, password = demo.outlook_host_email, demo.outlook_host_password
-
     async def sign_in_and_link() -> str:
-        employee = await Employee.sign_in(running.urls, demo.tenant_id, email, password)
+        employee = await running.sign_in(provider)
         try:
-            if (await employee.auth.get("/v1/calendar-connections/current")).status_code != 200:
-                await employee.link_calendar(provider, email)
+            await employee.ensure_linked(provider)
             return str(employee.auth.headers["Authorization"])
         finally:
             await employee.close()

@@ -14,7 +14,6 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -22,10 +21,9 @@ from aiokafka import AIOKafkaConsumer
 from devstack.testing import RunningStack
 from devstack.walkthrough import (
     LINKED_MESSAGES,
-    Employee,
     event_ids,
     guest_pick,
-    next_workday_morning,
+    morning_in,
     slots_from,
 )
 from visitor_common import topics
@@ -38,8 +36,8 @@ WRITE = re.compile(r"^(POST|PUT|PATCH|DELETE) .*/events(/[^/]+)?$")
 
 @dataclass(frozen=True)
 class Host:
-    provider: Provider
-    link_as: str  # the auth service's provider name in its linking routes
+    provider: Provider  # what the binding names
+    link_as: str  # the auth service's name for it in its linking routes
     days_ahead: int
 
 
@@ -54,13 +52,9 @@ def calendar_writes(counts: dict[str, int]) -> int:
     return sum(n for key, n in counts.items() if WRITE.match(key))
 
 
-def own_events(running: RunningStack, host: Host, email: str) -> dict[str, dict[str, Any]]:
-    """The live events in the host's calendar at the emulator, by provider event id."""
-    if host.provider is Provider.GOOGLE:
-        live = [e for e in running.google.events(email) if e["status"] != "cancelled"]
-        return {e["id"]: {"tentative": e["status"] == "tentative"} for e in live}
-    live = [e for e in running.microsoft.mailbox_events(email) if not e.get("deleted")]
-    return {e["id"]: {"tentative": e["showAs"] == "tentative"} for e in live}
+def own_events(running: RunningStack, host: Host, email: str) -> dict[str, bool]:
+    """The live events in the host's calendar at the emulator: provider event id → tentative."""
+    return {event.event_id: event.tentative for event in running.live_events(host.link_as, email)}
 
 
 async def keys_on(bootstrap: str, topic: str, settle: float = 1.0) -> list[str]:
@@ -78,28 +72,20 @@ async def keys_on(bootstrap: str, topic: str, settle: float = 1.0) -> list[str]:
         await consumer.stop()
 
 
-async def signed_in(running: RunningStack, provider: Provider) -> tuple[Employee, str]:
-    demo = running.demo
-    if provider is Provider.GOOGLE:
-        email, password = demo.admin_email, demo.admin_password
-    else:
-        email, password = demo.outlook_host_email, demo.outlook_host_password
-    return await Employee.sign_in(running.urls, demo.tenant_id, email, password), email
-
-
 @pytest.mark.parametrize("provider", [Provider.GOOGLE, Provider.OUTLOOK])
 async def test_appointment_reaches_the_bound_calendar_and_reads_synced(
     running_stack: RunningStack, provider: Provider
 ) -> None:
     host = HOSTS[provider]
     other = running_stack.microsoft if provider is Provider.GOOGLE else running_stack.google
-    employee, email = await signed_in(running_stack, provider)
+    employee = await running_stack.sign_in(host.link_as)
+    email = employee.email
     try:
-        linked = await employee.link_calendar(host.link_as, email)
+        linked = await employee.link_calendar(host.link_as)
         assert json.loads(linked)["message"] == LINKED_MESSAGES[host.link_as]
         other_writes_before = calendar_writes(other.requests())
 
-        start = next_workday_morning(host.days_ahead)
+        start = morning_in(host.days_ahead)
         created = await employee.propose(*slots_from(start, 2))
         appointment_id = created["appointment_id"]
         assert created["binding"]["provider"] == provider.value
@@ -110,7 +96,7 @@ async def test_appointment_reaches_the_bound_calendar_and_reads_synced(
         assert len(holds) == 2
         in_calendar = own_events(running_stack, host, email)
         assert set(holds.values()) <= set(in_calendar)
-        assert all(in_calendar[event_id]["tentative"] for event_id in holds.values())
+        assert all(in_calendar[event_id] for event_id in holds.values())
 
         picked_slot = created["candidates"][0]["slot_id"]
         confirmation = await guest_pick(running_stack.urls.appointments, created["guest_token"], picked_slot)
@@ -123,7 +109,7 @@ async def test_appointment_reaches_the_bound_calendar_and_reads_synced(
         in_calendar = own_events(running_stack, host, email)
         released = holds[f"slot:{created['candidates'][1]['slot_id']}"]
         assert released not in in_calendar
-        assert in_calendar[remaining[f"slot:{picked_slot}"]] == {"tentative": False}
+        assert in_calendar[remaining[f"slot:{picked_slot}"]] is False  # confirmed, not tentative
 
         # The other provider's connector never acted: no write reached its emulator …
         assert calendar_writes(other.requests()) == other_writes_before
@@ -137,11 +123,10 @@ async def test_each_connector_topic_carries_only_its_providers_appointments(
     """… and its topic never carried the appointment (so its connector could not act on it)."""
     created: dict[Provider, str] = {}
     for provider in (Provider.GOOGLE, Provider.OUTLOOK):
-        employee, email = await signed_in(running_stack, provider)
+        employee = await running_stack.sign_in(HOSTS[provider].link_as)
         try:
-            if (await employee.auth.get("/v1/calendar-connections/current")).status_code != 200:
-                await employee.link_calendar(HOSTS[provider].link_as, email)
-            start = next_workday_morning(HOSTS[provider].days_ahead) + timedelta(hours=5)
+            await employee.ensure_linked(HOSTS[provider].link_as)
+            start = morning_in(HOSTS[provider].days_ahead) + timedelta(hours=5)
             appointment = await employee.propose(*slots_from(start, 1))
             created[provider] = appointment["appointment_id"]
             await employee.wait_sync(created[provider], "synced", version=1)

@@ -48,6 +48,14 @@ class DemoAccounts:
     outlook_host_email: str
     outlook_host_password: str
 
+    def credentials(self, provider: str) -> tuple[str, str]:
+        """E-mail and password of the demo host of ``provider`` (``google`` / ``microsoft``)."""
+        if provider == "google":
+            return self.admin_email, self.admin_password
+        if provider == "microsoft":
+            return self.outlook_host_email, self.outlook_host_password
+        raise ValueError(f"no demo host for {provider!r}")
+
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(asdict(self), indent=2))
         path.chmod(0o600)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from devstack.demo import DemoAccounts
 from devstack.stack import LocalStack, StackConfig
-from devstack.walkthrough import StackUrls
+from devstack.walkthrough import Employee, StackUrls
 from provider_emulators.google.testing import GoogleControl
 from provider_emulators.microsoft.testing import MicrosoftControl
 
@@ -26,6 +26,28 @@ class RunningStack:
     def kafka_bootstrap(self) -> str:
         assert self.stack.broker is not None
         return self.stack.broker.bootstrap_servers
+
+    async def sign_in(self, provider: str) -> Employee:
+        """The demo host of ``provider`` (``google`` / ``microsoft``), signed in."""
+        email, password = self.demo.credentials(provider)
+        return await Employee.sign_in(self.urls, self.demo.tenant_id, email, password)
+
+    def live_events(self, provider: str, email: str) -> list[CalendarEvent]:
+        """The events in ``email``'s calendar at the emulator, without deleted ones."""
+        if provider == "google":
+            live = [e for e in self.google.events(email) if e["status"] != "cancelled"]
+            return [CalendarEvent(e["id"], e.get("summary", ""), e["status"] == "tentative") for e in live]
+        found = [e for e in self.microsoft.mailbox_events(email) if not e.get("deleted")]
+        return [CalendarEvent(e["id"], e.get("subject", ""), e["showAs"] == "tentative") for e in found]
+
+
+@dataclass(frozen=True)
+class CalendarEvent:
+    """One event as the emulated provider holds it."""
+
+    event_id: str
+    title: str
+    tentative: bool
 
 
 @contextmanager

@@ -37,8 +37,9 @@ class StackUrls:
 class Employee:
     """One signed-in employee with an HTTP client per service."""
 
-    def __init__(self, urls: StackUrls, access_token: str) -> None:
+    def __init__(self, urls: StackUrls, email: str, access_token: str) -> None:
         self.urls = urls
+        self.email = email
         headers = {"Authorization": f"Bearer {access_token}"}
         self.auth = httpx.AsyncClient(base_url=urls.auth, headers=headers, timeout=20)
         self.appointments = httpx.AsyncClient(base_url=urls.appointments, headers=headers, timeout=20)
@@ -50,21 +51,27 @@ class Employee:
                 "/auth/v1/sign-in", json={"tenant_id": tenant_id, "email": email, "password": password}
             )
         _expect(response, 200)
-        return cls(urls, response.json()["access_token"])
+        return cls(urls, email, response.json()["access_token"])
 
     async def close(self) -> None:
         await self.auth.aclose()
         await self.appointments.aclose()
 
     # -- calendar linking --------------------------------------------------------------------
-    async def link_calendar(self, provider: str, account: str) -> str:
-        """Link ``provider`` as ``account``; returns the success message the callback shows."""
+    async def link_calendar(self, provider: str) -> str:
+        """Link ``provider`` with the account of the employee's own e-mail (R7); returns the
+        success message the callback shows."""
         started = await self.auth.post(f"/v1/calendar-connections/{provider}/authorize")
         _expect(started, 200)
-        callback_url = await click_through_consent(started.json()["authorization_url"], account, self.urls)
+        callback_url = await click_through_consent(started.json()["authorization_url"], self.email, self.urls)
         done = await self.auth.get(callback_url)
         _expect(done, 200)
         return done.text
+
+    async def ensure_linked(self, provider: str) -> None:
+        """Link ``provider`` unless the employee already has an active connection."""
+        if (await self.auth.get("/v1/calendar-connections/current")).status_code != 200:
+            await self.link_calendar(provider)
 
     async def current_connection(self) -> dict[str, Any]:
         response = await self.auth.get("/v1/calendar-connections/current")
@@ -147,14 +154,14 @@ async def _press(browser: httpx.AsyncClient, page: httpx.Response, account: str)
     raise AssertionError(f"no button for {account!r} on the provider's page")
 
 
-def slots_from(start: datetime, count: int, minutes: int = 30) -> list[datetime]:
-    """``count`` non-overlapping slots one hour apart, from ``start``."""
+def slots_from(start: datetime, count: int) -> list[datetime]:
+    """Starts of ``count`` slots one hour apart from ``start`` (proposals last 30 minutes)."""
     return [start + timedelta(hours=i) for i in range(count)]
 
 
-def next_workday_morning(days_ahead: int = 7) -> datetime:
-    day = (datetime.now(UTC) + timedelta(days=days_ahead)).replace(hour=1, minute=0, second=0, microsecond=0)
-    return day
+def morning_in(days_ahead: int = 7) -> datetime:
+    """10:00 in Tokyo (01:00 UTC), ``days_ahead`` days from now."""
+    return (datetime.now(UTC) + timedelta(days=days_ahead)).replace(hour=1, minute=0, second=0, microsecond=0)
 
 
 def _expect(response: httpx.Response, status: int) -> None:
