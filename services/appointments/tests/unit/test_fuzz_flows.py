@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, datetime, timedelta, timezone
+from itertools import pairwise
 from typing import Any
 
 import httpx
@@ -105,8 +106,12 @@ async def exercise(body: dict[str, Any], linked: bool, if_match: str, slot_index
         if created.status_code != 201:
             return
         appointment = created.json()
-        spans = sorted((c["start"], c["end"]) for c in appointment["candidates"])
-        assert 1 <= len(spans) <= 10
+        spans = sorted(
+            (datetime.fromisoformat(c["start"]), datetime.fromisoformat(c["end"]))
+            for c in appointment["candidates"]
+        )
+        assert len(spans) == len(body["candidates"])  # every proposed slot kept, none invented
+        assert all(end <= later for (_, end), (later, _) in pairwise(spans))  # no two overlap
         url = f"/v1/appointments/{appointment['appointment_id']}"
         changed = await client.patch(
             url, json={"title": body["title"]}, headers=headers | {"If-Match": if_match}
