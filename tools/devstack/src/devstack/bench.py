@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import time
 import uuid
 from pathlib import Path
@@ -21,26 +20,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devstack.bench_e2e import end_to_end
+from devstack.stats import summary
 from devstack.tansu import TansuBroker
-
-
-def percentile(samples: list[float], q: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-def summary(name: str, latencies_ms: list[float], seconds: float, count: int) -> dict[str, Any]:
-    return {
-        "name": name,
-        "count": count,
-        "p50_ms": round(percentile(latencies_ms, 50), 2),
-        "p99_ms": round(percentile(latencies_ms, 99), 2),
-        "mean_ms": round(statistics.fmean(latencies_ms), 2) if latencies_ms else None,
-        "per_second": round(count / seconds, 1) if seconds > 0 else None,
-    }
 
 
 async def raw_broker_baseline(bootstrap: str, messages: int) -> dict[str, Any]:
@@ -88,8 +70,6 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
     with TansuBroker() as broker:
         results.append(await raw_broker_baseline(broker.bootstrap_servers, args.messages))
-    from devstack.bench_e2e import end_to_end  # imports this module's summary()
-
     results += await end_to_end(args)
     return results
 

@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from devstack.stats import summary
 from devstack.testing import RunningStack, running_stack
 from devstack.walkthrough import guest_pick, morning_in
 
@@ -27,8 +28,6 @@ DAYS_AHEAD = {"google": 10, "microsoft": 20}  # the two hosts' slots never meet
 
 
 async def end_to_end(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from devstack.bench import summary
-
     results: list[dict[str, Any]] = []
     with (
         tempfile.TemporaryDirectory(prefix="bench-stack-") as state_dir,
