@@ -23,7 +23,7 @@ lint: bootstrap ## ruff check and format check
 	@.venv/bin/ruff format --check .
 
 typecheck: bootstrap ## mypy over every package
-	@.venv/bin/mypy libs/common/src services/*/src tests/emulators/src tools/devstack/src
+	@.venv/bin/mypy libs/*/src services/*/src tools/emulators/src tools/devstack/src
 
 contracts: bootstrap ## import-linter: services never import each other, libs/common imports no service
 	@.venv/bin/lint-imports

@@ -23,26 +23,28 @@ from calendar_google.adapters.google_api import GoogleCalendarProvider, provider
 from calendar_google.api.notifications import notifications_router
 from calendar_google.handlers.connections import subscribe_connection_events
 from calendar_google.settings import Settings
-from visitor_common import topics
-from visitor_common.calendar_sync import (
+from calendar_sync.adapters import (
+    DirectoryCache,
+    availability_router,
+    broker_sinks,
+    register_consumer,
+    start_broker,
+)
+from calendar_sync.adapters.connections import watch_bound_connection
+from calendar_sync.engine import (
     APPLIED_COLLECTION,
     CONNECTIONS_COLLECTION,
     AppliedStateRepository,
     AuthTokenClient,
     ConnectionSyncRepository,
-    DirectoryCache,
     DriftMonitor,
     RedeliveryPolicy,
     RetryPolicy,
     StatusPublisher,
     SyncConsumer,
     SyncEngine,
-    availability_router,
-    broker_sinks,
-    register_consumer,
-    start_broker,
 )
-from visitor_common.calendar_sync.connections import watch_bound_connection
+from visitor_common import topics
 from visitor_common.events import Provider
 from visitor_common.messaging import create_broker, ensure_topics
 from visitor_common.persistence import DocumentStore, create_document_store

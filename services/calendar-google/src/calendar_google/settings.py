@@ -7,8 +7,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from calendar_sync.core import DriftPolicy
 from visitor_common import topics
-from visitor_common.calendar_sync import DriftPolicy
 from visitor_common.settings import ServiceSettings
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from calendar_google.bootstrap import create_app
 from calendar_google.settings import Settings
-from visitor_common.calendar_sync import DriftPolicy
+from calendar_sync.core import DriftPolicy
 
 
 def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from calendar_google.adapters.google_api import GoogleCalendarProvider
-from visitor_common.calendar_sync import (
+from calendar_sync.core import (
     AccessTokenRejected,
     CalendarEntry,
     EntryKind,

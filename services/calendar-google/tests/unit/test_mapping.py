@@ -13,7 +13,7 @@ from calendar_google.domain.mapping import (
     parse_event,
     resource_room,
 )
-from visitor_common.calendar_sync import CalendarEntry, EntryKind, EventMeta, RoomResponse, entry_differences
+from calendar_sync.core import CalendarEntry, EntryKind, EventMeta, RoomResponse, entry_differences
 from visitor_common.events import RoomRef
 
 START = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)

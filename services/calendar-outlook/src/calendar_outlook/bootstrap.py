@@ -26,22 +26,22 @@ from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_
 from calendar_outlook.handlers.connections import connection_events_handler, subscribe_connection_events
 from calendar_outlook.service_layer.drift import GraphDriftMonitor
 from calendar_outlook.settings import Settings
-from visitor_common import topics
-from visitor_common.calendar_sync.connections import ConnectionEventsHandler, watch_bound_connection
-from visitor_common.calendar_sync.consumer import RedeliveryPolicy, SyncConsumer
-from visitor_common.calendar_sync.drift import DriftPolicy
-from visitor_common.calendar_sync.engine import SyncEngine
-from visitor_common.calendar_sync.kafka import broker_sinks, register_consumer, start_broker
-from visitor_common.calendar_sync.retry import RetryPolicy
-from visitor_common.calendar_sync.router import availability_router
-from visitor_common.calendar_sync.state import (
+from calendar_sync.adapters.connections import ConnectionEventsHandler, watch_bound_connection
+from calendar_sync.adapters.kafka import broker_sinks, register_consumer, start_broker
+from calendar_sync.adapters.router import availability_router
+from calendar_sync.core.drift import DriftPolicy
+from calendar_sync.engine.consumer import RedeliveryPolicy, SyncConsumer
+from calendar_sync.engine.engine import SyncEngine
+from calendar_sync.engine.retry import RetryPolicy
+from calendar_sync.engine.state import (
     APPLIED_COLLECTION,
     CONNECTIONS_COLLECTION,
     AppliedStateRepository,
     ConnectionSyncRepository,
 )
-from visitor_common.calendar_sync.status import StatusPublisher
-from visitor_common.calendar_sync.tokens import AuthTokenClient
+from calendar_sync.engine.status import StatusPublisher
+from calendar_sync.engine.tokens import AuthTokenClient
+from visitor_common import topics
 from visitor_common.events.appointments import Provider
 from visitor_common.messaging import create_broker, ensure_topics
 from visitor_common.persistence import DocumentStore, create_document_store

@@ -12,13 +12,13 @@ from calendar_outlook.adapters.graph.client import GraphClient, RetryConfig
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import AccessAuth, GraphCalendarProvider
 from calendar_outlook.domain import graph_event
-from visitor_common.calendar_sync.errors import (
+from calendar_sync.core.errors import (
     AccessTokenRejected,
     EventNotFound,
     PermissionMissing,
     SyncCursorInvalid,
 )
-from visitor_common.calendar_sync.model import (
+from calendar_sync.core.model import (
     CalendarEntry,
     EntryKind,
     EventMeta,

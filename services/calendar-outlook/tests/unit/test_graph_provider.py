@@ -19,7 +19,7 @@ from calendar_outlook.adapters.graph_provider import (
     to_provider_event,
 )
 from calendar_outlook.domain import graph_event
-from visitor_common.calendar_sync.errors import (
+from calendar_sync.core.errors import (
     AccessTokenRejected,
     EventNotFound,
     PermissionMissing,
@@ -27,14 +27,14 @@ from visitor_common.calendar_sync.errors import (
     SyncCursorInvalid,
     TransientProviderError,
 )
-from visitor_common.calendar_sync.model import (
+from calendar_sync.core.model import (
     CalendarEntry,
     EntryKind,
     EventMeta,
     ProviderAccess,
     RoomResponse,
 )
-from visitor_common.calendar_sync.provider import CalendarProvider, SupportsPush
+from calendar_sync.core.provider import CalendarProvider, SupportsPush
 from visitor_common.events.appointments import RoomRef
 
 START = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=9)))

@@ -14,13 +14,13 @@ from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import notifications_router
 from calendar_outlook.service_layer.drift import GraphDriftMonitor, GraphNotification
-from visitor_common.calendar_sync.engine import SyncEngine
-from visitor_common.calendar_sync.state import (
+from calendar_sync.engine.engine import SyncEngine
+from calendar_sync.engine.state import (
     AppliedStateRepository,
     ConnectionSync,
     ConnectionSyncRepository,
 )
-from visitor_common.calendar_sync.status import StatusPublisher
+from calendar_sync.engine.status import StatusPublisher
 from visitor_common.contracts.connections import AccessTokenGrant
 from visitor_common.events.appointments import Provider
 from visitor_common.persistence import InMemoryDocumentStore

@@ -25,7 +25,7 @@ from calendar_google.domain.mapping import (
     resource_room,
     rfc3339,
 )
-from visitor_common.calendar_sync import (
+from calendar_sync.core import (
     CalendarBusy,
     CalendarEntry,
     ChangePage,

@@ -10,7 +10,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from visitor_common.calendar_sync import DriftMonitor
+from calendar_sync.engine import DriftMonitor
 from visitor_common.web import ProblemError
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from visitor_common.calendar_sync.model import (
+from calendar_sync.core.model import (
     BusyInterval,
     CalendarBusy,
     CalendarEntry,

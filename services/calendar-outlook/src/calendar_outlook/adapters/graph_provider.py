@@ -32,8 +32,8 @@ from calendar_outlook.adapters.graph.models import (
     ScheduleInformation,
 )
 from calendar_outlook.domain import graph_event
-from visitor_common.calendar_sync import ids
-from visitor_common.calendar_sync.errors import (
+from calendar_sync.core import ids
+from calendar_sync.core.errors import (
     AccessTokenRejected,
     EventNotFound,
     PermissionMissing,
@@ -42,7 +42,7 @@ from visitor_common.calendar_sync.errors import (
     SyncCursorInvalid,
     TransientProviderError,
 )
-from visitor_common.calendar_sync.model import (
+from calendar_sync.core.model import (
     BusyInterval,
     CalendarBusy,
     CalendarEntry,

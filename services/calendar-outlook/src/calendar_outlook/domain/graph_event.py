@@ -14,7 +14,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from visitor_common.calendar_sync.model import CalendarEntry, EventMeta, RoomResponse
+from calendar_sync.core.model import CalendarEntry, EventMeta, RoomResponse
 
 PROPERTY_SET = "{8f3b1f0e-4c1d-4a58-9b7e-6f2d5c0a9e11}"
 APPOINTMENT_PROPERTY = f"String {PROPERTY_SET} Name VisitorSchedulingAppointmentId"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from faststream.kafka import KafkaBroker
 
 from calendar_outlook.settings import Settings
-from visitor_common.calendar_sync import AuthTokenClient, DriftMonitor
-from visitor_common.calendar_sync.connections import ConnectionEventsHandler, register_connection_events
+from calendar_sync.adapters.connections import ConnectionEventsHandler, register_connection_events
+from calendar_sync.engine import AuthTokenClient, DriftMonitor
 from visitor_common.events import Provider
 
 

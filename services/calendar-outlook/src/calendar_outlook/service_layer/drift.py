@@ -16,9 +16,9 @@ import logging
 from dataclasses import dataclass
 
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
-from visitor_common.calendar_sync.errors import ProviderError, TokenError
-from visitor_common.calendar_sync.monitor import DriftMonitor
-from visitor_common.calendar_sync.state import ConnectionSync
+from calendar_sync.core.errors import ProviderError, TokenError
+from calendar_sync.engine.monitor import DriftMonitor
+from calendar_sync.engine.state import ConnectionSync
 
 log = logging.getLogger(__name__)
 

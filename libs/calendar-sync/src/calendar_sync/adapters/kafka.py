@@ -1,0 +1,100 @@
+"""FastStream wiring of the pipeline (the only Kafka-specific part of the engine)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from calendar_sync.engine.consumer import DeadLetterSink, RawSink, SyncConsumer, decode_headers
+from calendar_sync.engine.status import EventSink
+from visitor_common.events import CloudEvent
+from visitor_common.messaging import publish_dead_letter, publish_event
+
+
+def raw_body(body: Any) -> bytes:
+    """The record's value as bytes, whatever FastStream decoded it to."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
+
+
+def broker_sinks(broker: KafkaBroker) -> tuple[EventSink, RawSink, DeadLetterSink]:
+    """Publishing callables on one broker: envelopes (status), raw records (retry topic) and
+    dead letters."""
+
+    async def events(topic: str, event: CloudEvent[Any]) -> None:
+        await publish_event(broker, topic, event)
+
+    async def raw(topic: str, value: bytes, key: bytes | None, headers: dict[str, str]) -> None:
+        await broker.publish(value, topic=topic, key=key, headers=headers)
+
+    async def dead(source_topic: str, value: bytes, key: bytes | None, error: str) -> None:
+        await publish_dead_letter(broker, source_topic, value, key, error)
+
+    return events, raw, dead
+
+
+def _record_handler(consumer: SyncConsumer, topic: str) -> Callable[[KafkaMessage], Awaitable[None]]:
+    """The subscriber function: only the message is injected (no body parameter, so FastStream
+    neither decodes nor validates the value; the engine parses the CloudEvent itself)."""
+
+    async def on_record(msg: KafkaMessage) -> None:
+        key = getattr(msg.raw_message, "key", None)
+        await consumer.handle(
+            raw_body(msg.body),
+            key=key if isinstance(key, bytes) else None,
+            headers=decode_headers(msg.headers),
+            topic=topic,
+        )
+
+    return on_record
+
+
+async def start_broker(broker: KafkaBroker) -> None:
+    """Like ``broker.start()`` but starts the subscribers concurrently: each consumer group join
+    waits for the broker's join window, so sequential starts add up (seconds per group)."""
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True
+
+
+def register_consumer(
+    broker: KafkaBroker,
+    consumer: SyncConsumer,
+    *,
+    group_id: str,
+    max_workers: int = 4,
+    auto_offset_reset: Literal["latest", "earliest", "none"] = "earliest",
+    heartbeat_interval_ms: int = 1000,
+    session_timeout_ms: int = 10000,
+) -> None:
+    """Subscribe ``consumer`` to its topic in consumer group ``group_id`` and to its retry topic
+    in ``<group_id>.retry`` (one group per topic: a member joining one never rebalances the
+    other, and each subscriber's ``max_workers`` consumers join together).
+
+    Offsets are committed after each record is handled. The handler routes every bad or failing
+    record to the dead-letter or retry topic itself, so the partition keeps moving; it raises only
+    when even that publish fails (the broker is unreachable), and then the record is not
+    committed but re-read (``AckPolicy.NACK_ON_ERROR``): no change is lost.
+    """
+    for topic, group in ((consumer.topic, group_id), (consumer.retry_topic, f"{group_id}.retry")):
+        subscriber = broker.subscriber(
+            topic,
+            group_id=group,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            max_workers=max_workers,
+            auto_offset_reset=auto_offset_reset,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            session_timeout_ms=session_timeout_ms,
+        )
+        subscriber(_record_handler(consumer, topic))

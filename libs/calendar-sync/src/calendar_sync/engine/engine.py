@@ -1,0 +1,526 @@
+"""The sync engine: apply an appointment snapshot to the bound calendar through a
+``CalendarProvider``, idempotently, and report the outcome.
+
+``SyncEngine.apply(snapshot)`` (``restore=True``, or any newer version after reported drift,
+first re-checks every applied event at the provider and rewrites drifted ones):
+1. per-appointment lock; load the applied state; an equal version re-reports the last outcome
+   (covers a crash between saving and reporting), an older one changes nothing;
+2. get an access token (``TokenSource``); ``reauth_required`` / inactive connection → ``failed``;
+3. plan (``planner.plan_for``) and run each operation under the retry policy; a provider 401
+   refreshes the token once; a 409 on insert is adopted when the event is ours;
+4. save the applied state (compare-and-set) and report ``synced`` (or ``failed`` with
+   ``room_unavailable`` when a room declined) with the provider event ids.
+
+Transient failures past the retry bound save the progress made, report ``failed`` (retriable)
+and return ``ApplyResult(retry_later=True)``: the consumer moves the message to the retry topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from calendar_sync.core.drift import entry_differences
+from calendar_sync.core.errors import (
+    AccessTokenRejected,
+    ConnectionInactive,
+    EventAlreadyExists,
+    EventNotFound,
+    InvalidSnapshot,
+    ProviderError,
+    ProviderRejected,
+    ReauthRequired,
+    TokenError,
+    TransientProviderError,
+)
+from calendar_sync.core.model import (
+    AppliedEntry,
+    AppliedState,
+    CalendarEntry,
+    CreateOp,
+    DeleteOp,
+    EventMeta,
+    ProviderAccess,
+    ProviderEvent,
+    RoomResponse,
+    UpdateOp,
+)
+from calendar_sync.core.planner import desired_entries, plan
+from calendar_sync.core.provider import CalendarProvider
+from calendar_sync.engine.locks import KeyedLocks
+from calendar_sync.engine.retry import RetryPolicy, Sleep, call_with_retry
+from calendar_sync.engine.state import AppliedStateRepository, StaleWrite, is_stale
+from calendar_sync.engine.status import StatusPublisher
+from visitor_common.contracts.connections import AccessTokenGrant
+from visitor_common.events.appointments import AppointmentSnapshot, AppointmentStatus
+from visitor_common.events.sync import DriftChange, SyncFailureReason, SyncState
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_ID_GENERATIONS = 5
+MAX_STALE_WRITE_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Target:
+    """Which appointment version the operations write (stamped into ``EventMeta``)."""
+
+    appointment_id: str
+    tenant_id: str
+    version: int
+
+    @classmethod
+    def of(cls, snapshot: AppointmentSnapshot) -> Target:
+        return cls(snapshot.appointment_id, snapshot.tenant_id, snapshot.version)
+
+
+class TokenSource(Protocol):
+    """What the engine needs from the auth service (``AuthTokenClient`` implements it)."""
+
+    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant: ...
+
+
+@dataclass
+class ApplyResult:
+    """What happened to one snapshot. ``state`` is None when nothing was done (stale)."""
+
+    state: SyncState | None
+    reason: SyncFailureReason | None = None
+    message: str | None = None
+    retry_later: bool = False
+    event_ids: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> bool:
+        return self.state is None
+
+
+class _Failed(Exception):
+    def __init__(self, reason: SyncFailureReason, message: str, *, advance: bool) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.advance = advance
+
+
+class ProviderSession:
+    """Provider calls for one connection: retry policy, and a token refreshed once on 401."""
+
+    def __init__(
+        self,
+        tokens: TokenSource,
+        connection_id: str,
+        account_email: str,
+        tenant_id: str,
+        policy: RetryPolicy,
+        sleep: Sleep,
+        rng: Callable[[], float],
+    ) -> None:
+        self._tokens = tokens
+        self._connection_id = connection_id
+        self._account_email = account_email
+        self._tenant_id = tenant_id
+        self._policy = policy
+        self._sleep = sleep
+        self._rng = rng
+        self._access: ProviderAccess | None = None
+        self._refreshed = False
+
+    async def _get_access(self, *, refresh: bool = False) -> ProviderAccess:
+        if self._access is None or refresh:
+            grant = await self._tokens.access_token(self._connection_id, force_refresh=refresh)
+            self._access = ProviderAccess(
+                connection_id=self._connection_id,
+                account_email=self._account_email,
+                access_token=grant.access_token,
+                tenant_id=self._tenant_id,
+            )
+        return self._access
+
+    async def call(self, fn: Callable[[ProviderAccess], Awaitable[T]], what: str = "provider call") -> T:
+        access = await self._get_access()
+        try:
+            return await call_with_retry(
+                lambda: fn(access), self._policy, sleep=self._sleep, rng=self._rng, what=what
+            )
+        except AccessTokenRejected as error:
+            if self._refreshed:
+                raise ReauthRequired("The provider rejected a freshly refreshed access token.") from error
+            self._refreshed = True
+            access = await self._get_access(refresh=True)
+            try:
+                return await call_with_retry(
+                    lambda: fn(access), self._policy, sleep=self._sleep, rng=self._rng, what=what
+                )
+            except AccessTokenRejected as again:
+                raise ReauthRequired("The provider rejected a freshly refreshed access token.") from again
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        provider: CalendarProvider,
+        tokens: TokenSource,
+        states: AppliedStateRepository,
+        statuses: StatusPublisher,
+        *,
+        policy: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+        rng: Callable[[], float] = random.random,
+        locks: KeyedLocks | None = None,
+    ) -> None:
+        self.provider = provider
+        self.tokens = tokens
+        self.states = states
+        self.statuses = statuses
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+        self._rng = rng
+        self.locks = locks or KeyedLocks()
+
+    def session(self, connection_id: str, account_email: str, tenant_id: str) -> ProviderSession:
+        return ProviderSession(
+            self.tokens, connection_id, account_email, tenant_id, self.policy, self._sleep, self._rng
+        )
+
+    # ------------------------------------------------------------ apply
+
+    async def apply(self, snapshot: AppointmentSnapshot, *, restore: bool = False) -> ApplyResult:
+        """Bring the bound calendar to ``snapshot``. ``restore`` also re-checks every applied
+        event at the provider and writes the system's version back over drift (R9)."""
+        if snapshot.binding is None:
+            raise InvalidSnapshot(f"appointment {snapshot.appointment_id} has no calendar binding")
+        async with self.locks.hold(snapshot.appointment_id):
+            for _ in range(MAX_STALE_WRITE_RETRIES):
+                try:
+                    return await self._apply_locked(snapshot, restore=restore)
+                except StaleWrite:
+                    log.info(
+                        "applied state changed under us; re-planning",
+                        extra={"appointment_id": snapshot.appointment_id},
+                    )
+            raise RuntimeError(f"appointment {snapshot.appointment_id}: too many concurrent writers")
+
+    async def _apply_locked(self, snapshot: AppointmentSnapshot, *, restore: bool) -> ApplyResult:
+        binding = snapshot.binding
+        assert binding is not None
+        state = await self.states.load(
+            snapshot.appointment_id, snapshot.tenant_id, binding.connection_id, str(binding.account_email)
+        )
+        if snapshot.version < state.appointment_version or (
+            is_stale(state, snapshot.version) and not restore
+        ):
+            return await self._replay(snapshot, state)
+        desired = desired_entries(snapshot)
+        session = self.session(binding.connection_id, str(binding.account_email), snapshot.tenant_id)
+        # After reported drift, the next change of the appointment writes the whole system version.
+        verify = restore or bool(state.reported_drift)
+        try:
+            state, events = await self._execute(session, Target.of(snapshot), desired, state, restore=verify)
+        except _FailedWithState as failure:
+            return await self._finish_failed(snapshot, failure.state, failure)
+        except _RetryLaterWithState as later:
+            state = await self.states.save(later.state)
+            await self._report(snapshot, state, SyncState.FAILED, later.reason, later.message, retriable=True)
+            return ApplyResult(SyncState.FAILED, later.reason, later.message, True, state.event_ids())
+        declined = _declined_room(events)
+        if declined is not None:
+            room_failure = _Failed(SyncFailureReason.ROOM_UNAVAILABLE, declined, advance=True)
+            return await self._finish_failed(snapshot, state, room_failure)
+        state = state.model_copy(
+            update={
+                "appointment_version": snapshot.version,
+                "cancelled": snapshot.status is AppointmentStatus.CANCELLED,
+                "last_state": SyncState.SYNCED.value,
+                "last_reason": None,
+                "last_message": None,
+                "reported_drift": [],
+            }
+        )
+        state = await self.states.save(state)
+        await self._report(snapshot, state, SyncState.SYNCED)
+        return ApplyResult(SyncState.SYNCED, event_ids=state.event_ids())
+
+    async def _replay(self, snapshot: AppointmentSnapshot, state: AppliedState) -> ApplyResult:
+        """Equal version: report the recorded outcome again (idempotent). Older: nothing."""
+        if snapshot.version != state.appointment_version or state.last_state is None:
+            return ApplyResult(None)
+        recorded = SyncState(state.last_state)
+        reason = SyncFailureReason(state.last_reason) if state.last_reason else None
+        drift = [DriftChange.model_validate(c) for c in state.reported_drift]
+        await self._report(snapshot, state, recorded, reason, state.last_message, drift=drift)
+        return ApplyResult(None, reason, event_ids=state.event_ids())
+
+    async def _finish_failed(
+        self, snapshot: AppointmentSnapshot, state: AppliedState, failure: _Failed
+    ) -> ApplyResult:
+        update: dict[str, object] = {
+            "last_state": SyncState.FAILED.value,
+            "last_reason": failure.reason.value,
+            "last_message": failure.message,
+        }
+        if failure.advance:
+            update["appointment_version"] = snapshot.version
+        state = await self.states.save(state.model_copy(update=update))
+        await self._report(snapshot, state, SyncState.FAILED, failure.reason, failure.message)
+        return ApplyResult(SyncState.FAILED, failure.reason, failure.message, False, state.event_ids())
+
+    async def _report(
+        self,
+        snapshot: AppointmentSnapshot | Target,
+        state: AppliedState,
+        sync_state: SyncState,
+        reason: SyncFailureReason | None = None,
+        message: str | None = None,
+        *,
+        retriable: bool = False,
+        drift: list[DriftChange] | None = None,
+    ) -> None:
+        target = snapshot if isinstance(snapshot, Target) else Target.of(snapshot)
+        await self.statuses.report(
+            appointment_id=target.appointment_id,
+            tenant_id=target.tenant_id,
+            connection_id=state.connection_id,
+            appointment_version=target.version,
+            state=sync_state,
+            provider_event_ids=state.event_ids(),
+            reason=reason,
+            message=message,
+            retriable=retriable,
+            drift=drift or (),
+        )
+
+    async def restore_applied(
+        self, state: AppliedState, session: ProviderSession | None = None
+    ) -> ApplyResult:
+        """Write the system's version (the applied entries) back over drifted provider events.
+
+        The caller holds ``self.locks.hold(state.appointment_id)`` (the drift monitor does).
+        Deleted events are re-created under a fresh id (next generation).
+        """
+        target = Target(state.appointment_id, state.tenant_id, state.appointment_version)
+        session = session or self.session(state.connection_id, state.account_email, state.tenant_id)
+        desired = [applied.entry for _, applied in sorted(state.entries.items())]
+        try:
+            state, _ = await self._execute(session, target, desired, state, restore=True)
+        except (_FailedWithState, _RetryLaterWithState) as error:
+            state = await self.states.save(error.state)
+            await self._report(target, state, SyncState.FAILED, error.reason, error.message, retriable=True)
+            return ApplyResult(SyncState.FAILED, error.reason, error.message, True, state.event_ids())
+        state = await self.states.save(
+            state.model_copy(
+                update={
+                    "last_state": SyncState.SYNCED.value,
+                    "last_reason": None,
+                    "last_message": None,
+                    "reported_drift": [],
+                }
+            )
+        )
+        await self._report(target, state, SyncState.SYNCED)
+        return ApplyResult(SyncState.SYNCED, event_ids=state.event_ids())
+
+    # ------------------------------------------------------------ operations
+
+    async def _execute(
+        self,
+        session: ProviderSession,
+        target: Target,
+        desired: list[CalendarEntry],
+        state: AppliedState,
+        *,
+        restore: bool,
+    ) -> tuple[AppliedState, list[ProviderEvent]]:
+        """Plan and run, recording progress in ``state`` as each operation succeeds; failures
+        come out as ``_RetryLaterWithState`` / ``_FailedWithState`` carrying that progress."""
+        events: list[ProviderEvent] = []
+        try:
+            if restore:
+                state = await self._verify_entries(session, state)
+            for op in plan(desired, state).operations:
+                applied, event = await self._run_op(session, target, op, state)
+                state = _record(state, op, applied)
+                if event is not None:
+                    events.append(event)
+        except TransientProviderError as error:
+            reason = (
+                SyncFailureReason.RATE_LIMITED
+                if error.rate_limited
+                else SyncFailureReason.PROVIDER_UNAVAILABLE
+            )
+            raise _RetryLaterWithState(reason, _transient_message(error), state) from error
+        except ReauthRequired as error:
+            raise _FailedWithState(SyncFailureReason.REAUTH_REQUIRED, str(error), False, state) from error
+        except ConnectionInactive as error:
+            raise _FailedWithState(SyncFailureReason.CONNECTION_INACTIVE, str(error), False, state) from error
+        except TokenError as error:
+            if error.retriable:
+                raise _RetryLaterWithState(
+                    SyncFailureReason.PROVIDER_UNAVAILABLE, str(error), state
+                ) from error
+            raise _FailedWithState(SyncFailureReason.PROVIDER_REJECTED, str(error), False, state) from error
+        except ProviderError as error:
+            message = f"The calendar provider refused the change: {error.message}"
+            raise _FailedWithState(SyncFailureReason.PROVIDER_REJECTED, message, False, state) from error
+        return state, events
+
+    async def _run_op(
+        self,
+        session: ProviderSession,
+        target: Target,
+        op: CreateOp | UpdateOp | DeleteOp,
+        state: AppliedState,
+    ) -> tuple[AppliedEntry | None, ProviderEvent | None]:
+        if isinstance(op, DeleteOp):
+            await self._delete(session, op.applied)
+            return None, None
+        meta = EventMeta(
+            appointment_id=target.appointment_id,
+            tenant_id=target.tenant_id,
+            appointment_version=target.version,
+            entry_key=op.entry.key,
+        )
+        if isinstance(op, UpdateOp):
+            return await self._update(session, op.entry, meta, op.applied, state)
+        return await self._create(session, op.entry, meta, op.generation)
+
+    async def _delete(self, session: ProviderSession, applied: AppliedEntry) -> None:
+        with contextlib.suppress(EventNotFound):  # already gone: deleting is done
+            await session.call(lambda a: self.provider.delete_event(a, applied.event_id), "delete event")
+
+    async def _create(
+        self, session: ProviderSession, entry: CalendarEntry, meta: EventMeta, generation: int
+    ) -> tuple[AppliedEntry, ProviderEvent]:
+        for gen in range(generation, generation + MAX_ID_GENERATIONS):
+            client_id = self.provider.client_id_for(meta, gen)
+            try:
+                event = await session.call(_creator(self.provider, client_id, entry, meta), "create event")
+            except EventAlreadyExists:
+                adopted = await self._adopt(session, client_id, entry, meta)
+                if adopted is None:
+                    continue  # the id is burnt (deleted incarnation or not ours): next generation
+                event = adopted
+            return _applied(entry, event, gen), event
+        raise ProviderRejected(
+            f"no usable event id for {meta.entry_key} after {MAX_ID_GENERATIONS} generations"
+        )
+
+    async def _adopt(
+        self, session: ProviderSession, client_id: str, entry: CalendarEntry, meta: EventMeta
+    ) -> ProviderEvent | None:
+        """A 409 on insert: the event is "already done" if it is ours and alive."""
+        existing = await session.call(lambda a: self.provider.get_event(a, client_id), "get event")
+        if existing is None or existing.cancelled or not existing.is_ours(meta):
+            log.info("event id taken; moving to the next generation", extra={"entry_key": meta.entry_key})
+            return None
+        if entry_differences(entry, existing):
+            return await session.call(
+                lambda a: self.provider.update_event(a, existing.event_id, entry, meta, None), "update event"
+            )
+        return existing
+
+    async def _update(
+        self,
+        session: ProviderSession,
+        entry: CalendarEntry,
+        meta: EventMeta,
+        applied: AppliedEntry,
+        state: AppliedState,
+    ) -> tuple[AppliedEntry, ProviderEvent]:
+        try:
+            event = await session.call(
+                lambda a: self.provider.update_event(a, applied.event_id, entry, meta, None), "update event"
+            )
+        except EventNotFound:
+            event = None
+        if event is None or event.cancelled:
+            # Deleted behind our back: a new incarnation with a fresh id.
+            return await self._create(
+                session, entry, meta, max(state.next_generation(entry.key), applied.generation + 1)
+            )
+        return _applied(entry, event, applied.generation), event
+
+    async def _verify_entries(self, session: ProviderSession, state: AppliedState) -> AppliedState:
+        """For restore: drop entries whose provider event is gone, and mark edited ones for
+        rewriting, so the plan re-creates or overwrites them."""
+        entries = dict(state.entries)
+        for key, applied in state.entries.items():
+            event = await self._get_or_none(session, applied.event_id)
+            if event is None or event.cancelled:
+                del entries[key]
+            elif entry_differences(applied.entry, event):
+                entries[key] = applied.model_copy(update={"entry": _marked_dirty(applied.entry)})
+        return state.model_copy(update={"entries": entries})
+
+    async def _get_or_none(self, session: ProviderSession, event_id: str) -> ProviderEvent | None:
+        try:
+            return await session.call(lambda a: self.provider.get_event(a, event_id), "get event")
+        except EventNotFound:
+            return None
+
+
+class _RetryLaterWithState(Exception):
+    def __init__(self, reason: SyncFailureReason, message: str, state: AppliedState) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.state = state
+
+
+class _FailedWithState(_Failed):
+    def __init__(self, reason: SyncFailureReason, message: str, advance: bool, state: AppliedState) -> None:
+        super().__init__(reason, message, advance=advance)
+        self.state = state
+
+
+def _creator(
+    provider: CalendarProvider, client_id: str, entry: CalendarEntry, meta: EventMeta
+) -> Callable[[ProviderAccess], Awaitable[ProviderEvent]]:
+    async def create(access: ProviderAccess) -> ProviderEvent:
+        return await provider.create_event(access, client_id, entry, meta)
+
+    return create
+
+
+def _applied(entry: CalendarEntry, event: ProviderEvent, generation: int) -> AppliedEntry:
+    return AppliedEntry(
+        key=entry.key, event_id=event.event_id, generation=generation, etag=event.etag, entry=entry
+    )
+
+
+def _record(
+    state: AppliedState, op: CreateOp | UpdateOp | DeleteOp, applied: AppliedEntry | None
+) -> AppliedState:
+    entries = dict(state.entries)
+    generations = dict(state.generations)
+    if isinstance(op, DeleteOp):
+        entries.pop(op.applied.key, None)
+        generations[op.applied.key] = max(generations.get(op.applied.key, 0), op.applied.generation)
+    elif applied is not None:
+        entries[applied.key] = applied
+        generations[applied.key] = max(generations.get(applied.key, 0), applied.generation)
+    return state.model_copy(update={"entries": entries, "generations": generations})
+
+
+def _marked_dirty(entry: CalendarEntry) -> CalendarEntry:
+    """A copy that differs from any desired entry, forcing an update in the plan."""
+    return entry.model_copy(update={"description": entry.description + "\x00drift"})
+
+
+def _declined_room(events: list[ProviderEvent]) -> str | None:
+    for event in events:
+        if event.room_response is RoomResponse.DECLINED and not event.cancelled:
+            return f"The room {event.room_email} declined the booking; choose another room or time."
+    return None
+
+
+def _transient_message(error: TransientProviderError) -> str:
+    if error.rate_limited:
+        return "The calendar provider kept rate-limiting the request; it will be retried."
+    return f"The calendar provider is unavailable ({error.status or 'network'}); it will be retried."

@@ -1,0 +1,253 @@
+"""Drift detection and the drift monitor (push notifications, incremental sync, policies)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from calendar_sync.core import DriftPolicy, ProviderEvent, detect_drift
+from calendar_sync.engine import ConnectionSyncRepository, DriftMonitor, SyncEngine
+from calendar_sync.testing import FakeCalendarProvider, make_snapshot
+from visitor_common.events import AppointmentStatus, DriftKind, SyncState
+
+from .conftest import Recorder
+
+
+def monitor_for(
+    engine: SyncEngine, repo: ConnectionSyncRepository, policy: DriftPolicy = DriftPolicy.REPORT
+) -> DriftMonitor:
+    return DriftMonitor(
+        engine, repo, policy_for=lambda _t: policy, push_address="https://connector/notifications"
+    )
+
+
+async def register(monitor: DriftMonitor) -> None:
+    await monitor.register(connection_id="conn-1", tenant_id="tenant-1", account_email="host@example.com")
+    await monitor.sync_connection("conn-1")  # first, full listing: sets the cursor
+
+
+async def test_detect_drift_reports_deletions_and_field_edits(engine: SyncEngine) -> None:
+    result = await engine.apply(make_snapshot(slots=2))
+    state = await engine.states.get("appt-1")
+    assert state is not None
+    s1, s2 = result.event_ids["slot:s1"], result.event_ids["slot:s2"]
+    applied = state.entries["slot:s2"]
+    observed = {
+        s1: ProviderEvent(event_id=s1, cancelled=True),
+        s2: ProviderEvent(
+            event_id=s2,
+            start=applied.entry.start,
+            end=applied.entry.end,
+            title="Renamed",
+            description=applied.entry.description,
+            room_email=None,
+        ),
+    }
+    changes = detect_drift(state, observed)
+    assert [(c.entry_key, c.kind, c.field) for c in changes] == [
+        ("slot:s1", DriftKind.DELETED, None),
+        ("slot:s2", DriftKind.EDITED, "title"),
+        ("slot:s2", DriftKind.EDITED, "room"),
+    ]
+
+
+async def test_own_writes_are_not_drift(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    await engine.apply(make_snapshot())
+    await engine.apply(make_snapshot(version=2, status=AppointmentStatus.CONFIRMED, confirmed="s1"))
+    assert await monitor.sync_connection("conn-1") == []
+
+
+async def test_a_direct_deletion_is_reported_once_as_drifted(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    result = await engine.apply(make_snapshot(slots=1))
+    fake_provider.delete_directly(result.event_ids["slot:s1"])
+    changes = await monitor.sync_connection("conn-1")
+    assert [c.kind for c in changes] == [DriftKind.DELETED]
+    drifted = recorder.statuses[-1]
+    assert drifted.state is SyncState.DRIFTED and drifted.appointment_version == 1
+    assert drifted.drift[0].provider_event_id == result.event_ids["slot:s1"]
+    fake_provider.edit(result.event_ids["slot:s1"], cancelled=True)  # touched again, same drift
+    await monitor.sync_connection("conn-1")
+    assert [s.state for s in recorder.statuses].count(SyncState.DRIFTED) == 1
+
+
+async def test_restore_policy_writes_the_system_version_back(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    monitor = monitor_for(engine, connection_repo, DriftPolicy.RESTORE)
+    await register(monitor)
+    result = await engine.apply(make_snapshot(slots=2))
+    fake_provider.delete_directly(result.event_ids["slot:s1"])
+    fake_provider.edit(result.event_ids["slot:s2"], title="Mine now")
+    await monitor.sync_connection("conn-1")
+    assert [s.state for s in recorder.statuses][-2:] == [SyncState.DRIFTED, SyncState.SYNCED]
+    live = fake_provider.live()
+    assert len(live) == 2 and all(e.title == "[仮押さえ] Visit from ACME" for e in live)
+    assert recorder.statuses[-1].provider_event_ids["slot:s1"] != result.event_ids["slot:s1"]
+    assert await monitor.sync_connection("conn-1") == []
+
+
+async def test_push_channel_opened_and_genuine_notification_triggers_sync(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    (channel,) = fake_provider.channels.values()
+    result = await engine.apply(make_snapshot(slots=1))
+    fake_provider.delete_directly(result.event_ids["slot:s1"])
+    assert await monitor.handle_notification(channel.channel_id, channel.token, "exists")
+    for _ in range(50):
+        if recorder.statuses[-1].state is SyncState.DRIFTED:
+            break
+        await asyncio.sleep(0.01)
+    assert recorder.statuses[-1].state is SyncState.DRIFTED
+    await monitor.stop()
+
+
+async def test_forged_notifications_change_nothing(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    (channel,) = fake_provider.channels.values()
+    result = await engine.apply(make_snapshot(slots=1))
+    fake_provider.delete_directly(result.event_ids["slot:s1"])
+    calls = len(fake_provider.calls)
+    assert not await monitor.handle_notification(channel.channel_id, "wrong-token")
+    assert not await monitor.handle_notification("unknown-channel", channel.token)
+    await asyncio.sleep(0.02)
+    assert len(fake_provider.calls) == calls
+    assert monitor.forged_notifications == 2
+    assert all(s.state is not SyncState.DRIFTED for s in recorder.statuses)
+
+
+async def test_expired_cursor_falls_back_to_a_full_resync(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    result = await engine.apply(make_snapshot(slots=1))
+    fake_provider.delete_directly(result.event_ids["slot:s1"])
+    fake_provider.expire_cursors()
+    changes = await monitor.sync_connection("conn-1")
+    assert [c.kind for c in changes] == [DriftKind.DELETED]
+
+
+async def test_unlink_stops_the_channel_and_the_watch(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    (channel,) = fake_provider.channels.values()
+    await monitor.deactivate("conn-1")
+    assert fake_provider.channels == {}
+    assert not await monitor.handle_notification(channel.channel_id, channel.token)
+    assert await connection_repo.active() == []
+
+
+async def test_channels_are_renewed_before_they_expire(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    now = [datetime.now(UTC)]
+    monitor = DriftMonitor(
+        engine,
+        connection_repo,
+        push_address="https://connector/notifications",
+        channel_ttl_seconds=3600,
+        renew_before_seconds=600,
+        clock=lambda: now[0],
+    )
+    await monitor.register(connection_id="conn-1", tenant_id="tenant-1", account_email="host@example.com")
+    (first,) = fake_provider.channels.values()
+    await monitor.poll_once()
+    assert list(fake_provider.channels) == [first.channel_id]  # far from expiry: kept
+    now[0] += timedelta(seconds=3100)  # within the renewal margin
+    await monitor.poll_once()
+    (second,) = fake_provider.channels.values()
+    assert second.channel_id != first.channel_id and second.token != first.token
+    assert not await monitor.handle_notification(first.channel_id, first.token)
+    assert await monitor.handle_notification(second.channel_id, second.token, "sync")
+
+
+async def test_a_room_declining_later_is_reported_once_as_room_unavailable(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    from calendar_sync.core import RoomResponse
+    from visitor_common.events import SyncFailureReason
+
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    result = await engine.apply(make_snapshot(slots=1))
+    fake_provider.edit(result.event_ids["slot:s1"], room_response=RoomResponse.DECLINED)
+    await monitor.sync_connection("conn-1")
+    failed = recorder.statuses[-1]
+    assert failed.state is SyncState.FAILED and failed.reason_code is SyncFailureReason.ROOM_UNAVAILABLE
+    assert "room1@example.com" in (failed.message or "")
+    fake_provider.edit(result.event_ids["slot:s1"], title="touched")
+    await monitor.sync_connection("conn-1")
+    reasons = [s.reason_code for s in recorder.statuses]
+    assert reasons.count(SyncFailureReason.ROOM_UNAVAILABLE) == 1
+
+
+async def test_the_next_change_after_reported_drift_writes_the_system_version(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    first = await engine.apply(make_snapshot(slots=2))
+    fake_provider.delete_directly(first.event_ids["slot:s1"])
+    await monitor.sync_connection("conn-1")
+    assert recorder.statuses[-1].state is SyncState.DRIFTED
+    second = await engine.apply(make_snapshot(version=2, slots=2, title="Renamed visit"))
+    assert second.state is SyncState.SYNCED
+    assert second.event_ids["slot:s1"] != first.event_ids["slot:s1"]
+    assert len(fake_provider.live()) == 2
+
+
+async def test_concurrent_registrations_open_one_channel(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    """The ``linked`` event and the first appointment arrive together; two instances may too."""
+    open_now = fake_provider.open_channel
+
+    async def open_slowly(*args: Any, **kwargs: Any) -> Any:  # as over a network: others run meanwhile
+        await asyncio.sleep(0.01)
+        return await open_now(*args, **kwargs)
+
+    fake_provider.open_channel = open_slowly  # type: ignore[method-assign]
+    here, there = monitor_for(engine, connection_repo), monitor_for(engine, connection_repo)
+    who = {"connection_id": "conn-1", "tenant_id": "tenant-1", "account_email": "host@example.com"}
+    await asyncio.gather(here.register(**who), here.ensure_registered(**who), there.register(**who))
+    stored = await connection_repo.get("conn-1")
+    assert stored is not None and stored.channel_id is not None
+    assert list(fake_provider.channels) == [stored.channel_id]  # no channel left orphaned
