@@ -272,7 +272,7 @@ class Harness:
     # --- events --------------------------------------------------------------------------------
 
     async def events(self) -> list[CloudEvent[Any]]:
-        relay = self.app.state.runtime["relay"]
+        relay = self.app.state.runtime.relay
         await relay.drain()
         return [parse_event(e.payload) for e in self.published]
 

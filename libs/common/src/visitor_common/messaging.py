@@ -3,16 +3,18 @@ publishing CloudEvents with the right key and headers."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream.kafka import KafkaBroker
 
-from visitor_common.events import CloudEvent, serialize_event
+from visitor_common.events import CloudEvent, parse_event, serialize_event
+from visitor_common.outbox import OutboxEntry
 from visitor_common.settings import ServiceSettings
 from visitor_common.topics import TopicSpec, dead_letter_topic
 
@@ -36,6 +38,16 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         graceful_timeout=10.0,
         logger=logging.getLogger(f"{settings.service_name}.broker"),
     )
+
+
+async def start_broker(broker: KafkaBroker) -> None:
+    """Like ``broker.start()`` but starts the subscribers concurrently: each consumer group join
+    waits for the broker's join window, so sequential starts add up (seconds per group)."""
+    await broker.connect()
+    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
+    for publisher in broker.publishers:
+        await publisher.start()
+    broker.running = True
 
 
 async def ensure_topics(bootstrap_servers: str, topics: Iterable[TopicSpec]) -> None:
@@ -87,3 +99,13 @@ async def publish_dead_letter(
         key=key,
         headers={"x-error": error[:1000], "x-source-topic": source_topic},
     )
+
+
+def outbox_publisher(broker: KafkaBroker) -> Callable[[OutboxEntry], Awaitable[None]]:
+    """The outbox relay's publish function on ``broker``: the stored envelope, keyed by its
+    subject, with the CloudEvents headers."""
+
+    async def publish(entry: OutboxEntry) -> None:
+        await publish_event(broker, entry.topic, parse_event(entry.payload))
+
+    return publish

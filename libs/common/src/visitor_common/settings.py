@@ -42,6 +42,15 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(
         1_000, ge=100, description="Consumer heartbeat interval; below a third of the session timeout."
     )
+    kafka_enabled: bool = Field(
+        True,
+        description="Connect to Kafka at start-up: consumers, publishers and the outbox relay (off "
+        "only for HTTP-only tests; events then stay in the outbox).",
+    )
+    create_topics: bool = Field(True, description="Create missing topics at start-up.")
+    outbox_poll_seconds: float = Field(
+        1.0, gt=0, description="How often the outbox relay looks for unsent events without being woken."
+    )
     mongodb_uri: SecretStr | None = Field(
         None, description="MongoDB connection string; the in-memory store is used when unset."
     )
@@ -49,6 +58,11 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = Field("visitor-scheduling-auth", description="Expected `iss` of access tokens.")
     jwt_audience: str = Field("visitor-scheduling", description="Expected `aud` of access tokens.")
     jwks_url: str | None = Field(None, description="Where the auth service publishes its JWKS.")
+
+    @property
+    def event_source(self) -> str:
+        """CloudEvents ``source`` of everything this service emits: ``/services/<service_name>``."""
+        return f"/services/{self.service_name}"
 
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> Self:

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from faststream.kafka import KafkaBroker
 
 from auth_service.adapters.crypto import TokenCipher
 from auth_service.adapters.google import GoogleClient
 from auth_service.adapters.microsoft import MicrosoftClient
 from auth_service.adapters.providers import ProviderClient
-from auth_service.adapters.publisher import kafka_publisher
 from auth_service.adapters.repositories import Repositories
 from auth_service.adapters.signing import SigningKey
 from auth_service.api import connections, employees, internal, public
@@ -25,11 +20,11 @@ from auth_service.domain.errors import AuthServiceError
 from auth_service.service_layer.context import Clock, ServiceContext, utc_now
 from auth_service.settings import Settings
 from visitor_common.events import Provider
-from visitor_common.messaging import create_broker, ensure_topics
-from visitor_common.outbox import OutboxRelay, Publisher
+from visitor_common.messaging import outbox_publisher
+from visitor_common.outbox import Publisher
 from visitor_common.persistence import DocumentStore, create_document_store
+from visitor_common.runtime import ServiceRuntime
 from visitor_common.security import JwksSource, JwtVerifier
-from visitor_common.topics import all_topics
 from visitor_common.web import health_router, install_problem_handlers, problem_response
 
 log = logging.getLogger(__name__)
@@ -67,6 +62,8 @@ def create_app(
     settings = (
         (settings or Settings()).model_copy(update=overrides) if overrides else (settings or Settings())
     )
+    if publish is not None:  # a test's recorder replaces Kafka
+        settings = settings.model_copy(update={"kafka_enabled": False})
     store = store or create_document_store(settings)
     signing_key = _signing_key(settings)
     context = ServiceContext(
@@ -80,83 +77,32 @@ def create_app(
     verifier = JwtVerifier(
         JwksSource(static=signing_key.jwks()), issuer=settings.jwt_issuer, audience=settings.jwt_audience
     )
-    runtime: dict[str, Any] = {}
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await context.repos.ensure_indexes()
-        broker, publisher = await _start_publishing(settings, publish)
-        relay: OutboxRelay | None = None
-        relay_task: asyncio.Task[None] | None = None
-        if publisher is not None:
-            relay = OutboxRelay(
-                context.repos.outbox_collections, publisher, poll_interval=settings.outbox_poll_seconds
-            )
-            relay_task = asyncio.create_task(relay.run(), name="auth-outbox-relay")
-            context.notify_outbox = relay.notify
-        runtime.update(broker=broker, relay=relay)
-        try:
-            yield
-        finally:
-            if relay_task is not None:
-                await _cancel(relay_task)
-            if broker is not None:
-                await broker.stop()
-            await store.close()
+    runtime = ServiceRuntime.for_settings(settings, store)
+    runtime.prepare(context.repos.ensure_indexes)
+    relay = runtime.outbox(
+        context.repos.outbox_collections,
+        publish or outbox_publisher(runtime.broker),
+        needs_broker=publish is None,
+    )
+    context.notify_outbox = relay.notify
 
     app = FastAPI(
         title="Auth service",
         version="1.0.0",
         description="Tenants, employees, API sign-in, calendar connections and the internal token API.",
-        lifespan=lifespan,
+        lifespan=runtime.lifespan,
     )
     app.state.context = context
     app.state.verifier = verifier
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_exception_handler(AuthServiceError, _on_refusal)
-    app.include_router(health_router(settings.service_name, _readiness(store, runtime)))
+    app.include_router(health_router(settings.service_name, runtime.readiness()))
     for router in (public.router, employees.router, connections.router, internal.router):
         app.include_router(router)
     return app
 
 
-async def _cancel(task: asyncio.Task[None]) -> None:
-    """Cancel until it is done: on Python 3.11 ``asyncio.wait_for`` (inside the relay's loop)
-    swallows a cancellation that arrives as its inner wait completes, so one cancel may not do."""
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.5)
-
-
 async def _on_refusal(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AuthServiceError)
     return problem_response(problem_of(exc).problem, refusal_headers(exc))
-
-
-async def _start_publishing(
-    settings: Settings, publish: Publisher | None
-) -> tuple[KafkaBroker | None, Publisher | None]:
-    if publish is not None:
-        return None, publish
-    if not settings.kafka_enabled:
-        log.warning("AUTH_KAFKA_ENABLED=false: events stay in the outbox")
-        return None, None
-    broker = create_broker(settings)
-    await ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings.kafka_partitions))
-    await broker.connect()
-    return broker, kafka_publisher(broker)
-
-
-def _readiness(store: DocumentStore, runtime: dict[str, Any]) -> dict[str, Any]:
-    async def storage() -> bool:
-        ping = getattr(store, "ping", None)
-        if ping is not None:
-            await ping()
-        return True
-
-    async def broker() -> bool:
-        current: KafkaBroker | None = runtime.get("broker")
-        return True if current is None else await current.ping(timeout=2.0)
-
-    return {"storage": storage, "broker": broker}

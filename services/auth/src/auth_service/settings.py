@@ -27,8 +27,6 @@ class Settings(ServiceSettings):
         "http://127.0.0.1:8001",
         description="Where browsers reach this service; the OAuth redirect URIs are built from it.",
     )
-    kafka_enabled: bool = Field(True, description="Start the broker and the outbox relay.")
-    outbox_poll_seconds: float = 1.0
 
     # --- API sign-in (JWT) -------------------------------------------------------------------
     signing_key_pem: SecretStr | None = Field(
