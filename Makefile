@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 
-.PHONY: help bootstrap run test lint typecheck contracts bench docs clean
+.PHONY: help bootstrap run test test-fast lint typecheck contracts bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -17,6 +17,9 @@ run: bootstrap ## run the whole local stack (Tansu, emulators, four services); C
 
 test: bootstrap lint typecheck contracts ## lint, type check, import contracts, then every test
 	@$(PY) -m pytest
+
+test-fast: bootstrap ## the inner loop: unit tests only (no broker, no running stack), under a minute
+	@$(PY) -m pytest -q libs services -m "not broker and not e2e and not integration and not mongodb"
 
 lint: bootstrap ## ruff check and format check
 	@.venv/bin/ruff check .
