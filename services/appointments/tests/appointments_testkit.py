@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from jwt.algorithms import OKPAlgorithm
 
+from appointments_service.domain.model import Appointment, Availability, AvailabilityState
 from appointments_service.service_layer.ports import AuthUnavailable, ConnectorUnavailable
 from appointments_service.settings import Settings
 from visitor_common.contracts.availability import (
@@ -27,7 +28,7 @@ from visitor_common.contracts.availability import (
     SlotAvailability,
 )
 from visitor_common.contracts.connections import ConnectionInfo
-from visitor_common.events import ConnectionStatus, Provider
+from visitor_common.events import CandidateSlot, ConnectionStatus, Guest, Provider
 from visitor_common.security import JwksSource, JwtVerifier
 
 ISSUER = "test-auth"
@@ -247,6 +248,30 @@ class Harness:
     async def outbox(self, appointment_id: str) -> list[dict[str, Any]]:
         doc = await self.container.repository.appointments.get(appointment_id)
         return list(doc["outbox"])
+
+
+def make_appointment(now: datetime, **update: object) -> Appointment:
+    """A plain proposed appointment (version 1, unbound) with candidates ``s1`` one day after
+    ``now`` and ``s2`` two days after, one hour each; ``update`` overrides any field."""
+    hour = timedelta(hours=1)
+    base = Appointment(
+        appointment_id="a1",
+        tenant_id="t1",
+        version=1,
+        host_employee_id="e1",
+        host_email="host@example.co.jp",
+        title="Visit",
+        guests=(Guest(name="G", email="g@example.com"),),
+        duration_minutes=60,
+        candidates=tuple(
+            CandidateSlot(slot_id=f"s{d}", start=now + timedelta(days=d), end=now + timedelta(days=d) + hour)
+            for d in (1, 2)
+        ),
+        availability=Availability(state=AvailabilityState.NOT_CHECKED),
+        created_at=now,
+        updated_at=now,
+    )
+    return base.model_copy(update=update)
 
 
 def unit_settings(**overrides: Any) -> Settings:

@@ -1,4 +1,5 @@
-"""Domain rules, pure and fast: candidate validation, If-Match, codes, tokens, sync state."""
+"""Domain rules, pure and fast: candidate validation, If-Match, codes, tokens, sync state.
+(The aggregate's own transitions are in ``test_domain_appointment``.)"""
 
 from __future__ import annotations
 
@@ -7,32 +8,23 @@ import re
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from appointments_testkit import make_appointment
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appointments_service.domain import rules
 from appointments_service.domain.errors import (
-    AlreadyConfirmed,
+    HostEmailUnknown,
     InvalidAppointment,
-    InvalidState,
     PreconditionFailed,
     PreconditionRequired,
-    SlotNotFound,
-    SlotUnavailable,
 )
-from appointments_service.domain.model import (
-    Appointment,
-    Availability,
-    AvailabilityState,
-    SlotCheck,
-)
+from appointments_service.domain.model import Appointment
 from appointments_service.domain.rules import SlotDraft
 from visitor_common.events import (
-    AppointmentStatus,
     CalendarBinding,
     CalendarSyncStatusReported,
     CandidateSlot,
-    Guest,
     Provider,
     SyncState,
 )
@@ -46,7 +38,10 @@ def at(hours: float) -> datetime:
 
 
 def error_types(excinfo: pytest.ExceptionInfo[InvalidAppointment]) -> list[str]:
-    return [e["type"] for e in excinfo.value.errors]
+    return [v.kind for v in excinfo.value.violations]
+
+
+GOOGLE = CalendarBinding(provider=Provider.GOOGLE, connection_id="c1", account_email="host@example.co.jp")
 
 
 # --- candidates -----------------------------------------------------------------------------
@@ -87,7 +82,7 @@ def test_slots_must_lie_in_the_future(start: datetime) -> None:
     with pytest.raises(InvalidAppointment) as excinfo:
         rules.build_candidates([SlotDraft(start)], 60, NOW)
     assert error_types(excinfo) == ["slot_in_past"]
-    assert excinfo.value.errors[0]["loc"] == ["body", "candidates", 0, "start"]
+    assert excinfo.value.violations[0].field == ("candidates", 0, "start")
 
 
 def test_slots_more_than_a_year_ahead_are_refused() -> None:
@@ -100,7 +95,7 @@ def test_overlapping_candidates_are_refused() -> None:
     with pytest.raises(InvalidAppointment) as excinfo:
         rules.build_candidates([SlotDraft(at(24)), SlotDraft(at(48)), SlotDraft(at(24.5))], 60, NOW)
     assert error_types(excinfo) == ["slots_overlap"]
-    assert excinfo.value.errors[0]["loc"] == ["body", "candidates", 2]
+    assert excinfo.value.violations[0].field == ("candidates", 2)
 
 
 def test_back_to_back_candidates_do_not_overlap() -> None:
@@ -133,7 +128,7 @@ def test_accepted_candidates_never_overlap(starts_in_hours: list[int]) -> None:
     if any(b - a < 1.5 for a, b in itertools.pairwise(hours)):
         with pytest.raises(InvalidAppointment) as excinfo:
             rules.build_candidates(drafts, 90, NOW)
-        assert {e["type"] for e in excinfo.value.errors} == {"slots_overlap"}
+        assert {v.kind for v in excinfo.value.violations} == {"slots_overlap"}
     else:
         slots = sorted(rules.build_candidates(drafts, 90, NOW), key=lambda s: s.start)
         assert all(a.end <= b.start for a, b in itertools.pairwise(slots))
@@ -162,7 +157,7 @@ def test_unusable_if_match_is_412(header: str) -> None:
 def test_stale_version_is_412() -> None:
     with pytest.raises(PreconditionFailed) as excinfo:
         rules.check_version(appointment(version=4), 3)
-    assert excinfo.value.extra["current_version"] == 4
+    assert excinfo.value.context["current_version"] == 4
 
 
 # --- codes and tokens -----------------------------------------------------------------------
@@ -201,7 +196,14 @@ def test_guest_link_expires_at_ttl_or_last_candidate_start() -> None:
     assert rules.new_guest_link(token, NOW, timedelta(days=30), [slot(24), slot(48)]).expires_at == at(48)
 
 
-# --- picking ------------------------------------------------------------------------------------
+# --- the host -----------------------------------------------------------------------------
+
+
+def test_host_email_is_the_tokens_else_the_linked_calendars() -> None:
+    assert rules.host_email("a@example.co.jp", GOOGLE) == "a@example.co.jp"
+    assert rules.host_email(None, GOOGLE) == "host@example.co.jp"
+    with pytest.raises(HostEmailUnknown):
+        rules.host_email(None, None)
 
 
 def slot(hours: float, slot_id: str | None = None) -> CandidateSlot:
@@ -209,62 +211,10 @@ def slot(hours: float, slot_id: str | None = None) -> CandidateSlot:
 
 
 def appointment(**update: object) -> Appointment:
-    base = Appointment(
-        appointment_id="a1",
-        tenant_id="t1",
-        version=1,
-        host_employee_id="e1",
-        host_email="host@example.co.jp",
-        title="Visit",
-        guests=(Guest(name="G", email="g@example.com"),),
-        duration_minutes=60,
-        candidates=(slot(24, "s1"), slot(48, "s2")),
-        availability=Availability(state=AvailabilityState.NOT_CHECKED),
-        created_at=NOW,
-        updated_at=NOW,
-    )
-    return base.model_copy(update=update)
-
-
-def test_pick_returns_the_slot() -> None:
-    assert rules.pick_slot(appointment(), "s2", NOW).slot_id == "s2"
-
-
-def test_pick_of_confirmed_is_already_confirmed() -> None:
-    with pytest.raises(AlreadyConfirmed):
-        rules.pick_slot(appointment(status=AppointmentStatus.CONFIRMED, confirmed_slot_id="s1"), "s2", NOW)
-
-
-def test_pick_of_cancelled_is_invalid_state() -> None:
-    with pytest.raises(InvalidState):
-        rules.pick_slot(appointment(status=AppointmentStatus.CANCELLED), "s1", NOW)
-
-
-def test_pick_of_unknown_slot() -> None:
-    with pytest.raises(SlotNotFound):
-        rules.pick_slot(appointment(), "nope", NOW)
-
-
-def test_pick_of_started_slot() -> None:
-    with pytest.raises(SlotUnavailable):
-        rules.pick_slot(appointment(), "s1", at(24))
-
-
-def test_pick_of_busy_slot_and_available_candidates() -> None:
-    checked = Availability(
-        state=AvailabilityState.CHECKED,
-        slots=(SlotCheck(slot_id="s1", available=False), SlotCheck(slot_id="s2", available=None)),
-    )
-    current = appointment(availability=checked)
-    with pytest.raises(SlotUnavailable):
-        rules.pick_slot(current, "s1", NOW)
-    assert [c.slot_id for c in rules.available_candidates(current, NOW)] == ["s2"]
-    assert rules.available_candidates(current, at(49)) == []
+    return make_appointment(NOW, **update)
 
 
 # --- sync state -----------------------------------------------------------------------------
-
-GOOGLE = CalendarBinding(provider=Provider.GOOGLE, connection_id="c1", account_email="host@example.co.jp")
 
 
 def report(version: int = 1, state: SyncState = SyncState.SYNCED, **kw: object) -> CalendarSyncStatusReported:
@@ -331,10 +281,3 @@ def test_failed_report_shows_reason() -> None:
         "room_unavailable",
         "Room taken",
     )
-
-
-def test_routing_follows_the_binding() -> None:
-    assert rules.provider_topic(appointment()) is None
-    assert rules.provider_topic(appointment(binding=GOOGLE)) == "calendar.google.appointments.v1"
-    outlook = GOOGLE.model_copy(update={"provider": Provider.OUTLOOK})
-    assert rules.provider_topic(appointment(binding=outlook)) == "calendar.outlook.appointments.v1"

@@ -7,9 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request
 
 from appointments_service.api.deps import ContextDep, ServiceDep
-from appointments_service.api.problems import PROBLEM_RESPONSES
+from appointments_service.api.problems import PROBLEM_RESPONSES, RateLimited
 from appointments_service.api.schemas import GuestAppointmentOut, PickIn, PickOut, guest_slot
-from appointments_service.domain.errors import RateLimited
 from appointments_service.domain.rules import hash_guest_token
 
 GuestToken = Annotated[str, Path(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]

@@ -1,85 +1,89 @@
-"""Domain errors. The API maps each to a problem document with the same ``code``."""
+"""Domain errors: a stable ``code``, a human ``title``, an optional ``detail`` and structured
+``context``. They know nothing of HTTP: ``api/problems.py`` maps each type to its status and
+problem document."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 
 class DomainError(Exception):
-    """Base of every rule violation; ``status`` is the HTTP status the API answers with."""
+    """Base of every refused request. ``context`` holds the machine-readable facts a caller may
+    act on (which slot, which connection, the current version)."""
 
-    status = 400
     code = "domain_error"
     title = "The request breaks a rule"
 
-    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+    def __init__(self, detail: str | None = None, **context: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
-        self.extra = extra
+        self.context = context
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken scheduling rule: the input ``field`` it concerns (a path such as
+    ``("candidates", 2, "start")``), what is wrong, and a stable ``kind``."""
+
+    field: tuple[str | int, ...]
+    message: str
+    kind: str
 
 
 class InvalidAppointment(DomainError):
-    """Input that is well-formed but breaks a scheduling rule; ``errors`` lists each finding."""
+    """Input that is well-formed but breaks a scheduling rule; ``violations`` lists each finding."""
 
-    status = 422
     code = "validation_failed"
     title = "The request is not valid"
 
-    def __init__(self, errors: list[dict[str, Any]]) -> None:
-        super().__init__("One or more fields break a scheduling rule; see errors.", errors=errors)
-        self.errors = errors
+    def __init__(self, violations: Sequence[Violation]) -> None:
+        super().__init__("One or more fields break a scheduling rule; see errors.")
+        self.violations = tuple(violations)
 
 
 class AppointmentNotFound(DomainError):
-    status = 404
     code = "appointment_not_found"
     title = "No such appointment"
 
 
 class PreconditionRequired(DomainError):
-    status = 428
     code = "precondition_required"
     title = "If-Match is required"
 
 
 class PreconditionFailed(DomainError):
-    status = 412
     code = "precondition_failed"
     title = "The appointment changed since you read it"
 
 
 class InvalidState(DomainError):
-    status = 409
     code = "invalid_state"
     title = "The appointment is not in a state that allows this"
 
 
 class SlotUnavailable(DomainError):
-    status = 409
     code = "slot_unavailable"
     title = "This slot is no longer available"
 
 
 class SlotNotFound(DomainError):
-    status = 404
     code = "slot_not_found"
     title = "No such candidate slot"
 
 
 class AlreadyConfirmed(DomainError):
-    status = 409
     code = "already_confirmed"
     title = "The appointment has already been confirmed"
 
 
 class GuestLinkInvalid(DomainError):
-    status = 404
     code = "guest_link_invalid"
     title = "This scheduling link is not valid"
 
 
 class GuestLinkExpired(DomainError):
-    status = 410
     code = "guest_link_expired"
     title = "This scheduling link has expired or was withdrawn"
 
@@ -87,13 +91,11 @@ class GuestLinkExpired(DomainError):
 class BoundConnectionUnusable(DomainError):
     """R8: the appointment's bound calendar connection can no longer be written to."""
 
-    status = 409
     code = "bound_connection_unusable"
     title = "The calendar this appointment is bound to can no longer be updated"
 
 
 class NotLinked(DomainError):
-    status = 409
     code = "not_linked"
     title = "The appointment is not bound to a calendar"
 
@@ -101,30 +103,20 @@ class NotLinked(DomainError):
 class RoomGroupSelectionRequired(DomainError):
     """R4/R5: "any free room" needs a building / room list chosen first."""
 
-    status = 409
     code = "room_group_selection_required"
     title = "Choose a building / room list first"
 
 
 class HostEmailUnknown(DomainError):
-    status = 422
     code = "host_email_unknown"
     title = "The host's e-mail address is unknown"
 
 
 class DependencyUnavailable(DomainError):
-    status = 503
     code = "dependency_unavailable"
     title = "A service this request depends on is unavailable; try again shortly"
 
 
 class ReceptionCodeExhausted(DomainError):
-    status = 503
     code = "reception_code_unavailable"
     title = "No free reception code could be issued; try again"
-
-
-class RateLimited(DomainError):
-    status = 429
-    code = "rate_limited"
-    title = "Too many requests"

@@ -1,23 +1,56 @@
-"""The appointment aggregate and the value objects around it."""
+"""The appointment aggregate, its behaviour, and the value objects around it.
+
+Every change is a method of :class:`Appointment` that checks its rule, and returns a
+:class:`Changed`: the new (immutable) aggregate, its version bumped once, and the events the
+change produced. The events are the payload models of ``visitor_common.events`` themselves:
+they already are the language the other services understand (each carries the snapshot after
+the change), they are plain data with no I/O, and a separate domain-event layer would only be
+translated one-to-one into them. What the domain does not decide is *where* they go and in
+which envelope: that (CloudEvents, topics, R8 routing) is ``service_layer/events.py``'s job.
+
+Randomness (ids, tokens, reception codes) and the clock come in as arguments, so every
+transition is deterministic and testable on plain objects.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from appointments_service.domain.errors import (
+    AlreadyConfirmed,
+    InvalidAppointment,
+    InvalidState,
+    NotLinked,
+    SlotNotFound,
+    SlotUnavailable,
+    Violation,
+)
 from visitor_common.events import (
+    AppointmentCancelled,
+    AppointmentConfirmed,
+    AppointmentCreated,
+    AppointmentDetailsUpdated,
+    AppointmentRescheduled,
     AppointmentSnapshot,
     AppointmentStatus,
     CalendarBinding,
+    CalendarRestoreRequested,
     CandidateSlot,
     DriftChange,
+    EventData,
     Guest,
     Provider,
     SyncFailureReason,
     SyncState,
 )
+
+DETAIL_FIELDS = ("title", "notes", "guests", "hold_candidates")
 
 
 class AvailabilityState(StrEnum):
@@ -84,8 +117,30 @@ class GuestLink(BaseModel):
     expires_at: AwareDatetime
     revoked: bool = False
 
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @staticmethod
+    def expiry(now: datetime, ttl: timedelta, candidates: Sequence[CandidateSlot]) -> datetime:
+        """A link expires after ``ttl`` or when the last candidate starts, whichever is first."""
+        return min(now + ttl, max(c.start for c in candidates))
+
+    @classmethod
+    def issue(
+        cls, token: str, now: datetime, ttl: timedelta, candidates: Sequence[CandidateSlot]
+    ) -> GuestLink:
+        return cls(token_hash=cls.hash_token(token), expires_at=cls.expiry(now, ttl, candidates))
+
     def usable(self, now: datetime) -> bool:
         return not self.revoked and now < self.expires_at
+
+    def revoke(self) -> GuestLink:
+        return self.model_copy(update={"revoked": True})
+
+    def retimed(self, now: datetime, ttl: timedelta, candidates: Sequence[CandidateSlot]) -> GuestLink:
+        """The same link, expiring by the rule above for new candidates."""
+        return self.model_copy(update={"expires_at": self.expiry(now, ttl, candidates)})
 
 
 class Reception(BaseModel):
@@ -96,6 +151,34 @@ class Reception(BaseModel):
     code: str = Field(pattern=r"^\d{6}$")
     active: bool = True
     issued_at: AwareDatetime
+
+    def release(self) -> Reception:
+        return self.model_copy(update={"active": False})
+
+
+@dataclass(frozen=True)
+class DetailsChange:
+    """Fields to change; ``None`` leaves a field as it is (``clear_notes`` empties the notes)."""
+
+    title: str | None = None
+    notes: str | None = None
+    clear_notes: bool = False
+    guests: Sequence[Guest] | None = None
+    hold_candidates: bool | None = None
+
+    def updates(self) -> dict[str, object]:
+        update: dict[str, object] = {}
+        if self.title is not None:
+            update["title"] = self.title
+        if self.clear_notes:
+            update["notes"] = None
+        elif self.notes is not None:
+            update["notes"] = self.notes
+        if self.guests is not None:
+            update["guests"] = tuple(self.guests)
+        if self.hold_candidates is not None:
+            update["hold_candidates"] = self.hold_candidates
+        return update
 
 
 class Appointment(BaseModel):
@@ -152,6 +235,219 @@ class Appointment(BaseModel):
     def ends_at(self) -> datetime:
         slot = self.confirmed_slot()
         return slot.end if slot is not None else max(c.end for c in self.candidates)
+
+    # --- proposing ---------------------------------------------------------------------------
+
+    @classmethod
+    def propose(
+        cls,
+        *,
+        appointment_id: str,
+        tenant_id: str,
+        host_employee_id: str,
+        host_email: str,
+        title: str,
+        guests: Sequence[Guest],
+        duration_minutes: int,
+        candidates: tuple[CandidateSlot, ...],
+        availability: Availability,
+        binding: CalendarBinding | None,
+        guest_token: str,
+        guest_link_ttl: timedelta,
+        now: datetime,
+        notes: str | None = None,
+        hold_candidates: bool = True,
+        any_free_room: bool = False,
+    ) -> Changed:
+        """A new appointment at version 1, with a guest link (only the token's hash is kept).
+
+        ``candidates`` are already validated (``rules.build_candidates``) and checked against
+        the bound calendar; ``binding`` is the host's active connection at this moment (R8).
+        """
+        appointment = cls(
+            appointment_id=appointment_id,
+            tenant_id=tenant_id,
+            version=1,
+            host_employee_id=host_employee_id,
+            host_email=host_email,
+            title=title,
+            notes=notes,
+            guests=tuple(guests),
+            duration_minutes=duration_minutes,
+            candidates=candidates,
+            hold_candidates=hold_candidates,
+            any_free_room=any_free_room,
+            binding=binding,
+            availability=availability,
+            guest_link=GuestLink.issue(guest_token, now, guest_link_ttl, candidates),
+            created_at=now,
+            updated_at=now,
+        )
+        return Changed(appointment, (AppointmentCreated(appointment=appointment.snapshot()),))
+
+    # --- rules a change must pass (pure; the service layer may run them early, before I/O) ---
+
+    def require_changeable(self) -> None:
+        if self.status is AppointmentStatus.CANCELLED:
+            raise InvalidState(
+                "The appointment is cancelled; it can no longer change.", appointment_status="cancelled"
+            )
+
+    def require_linked(self) -> None:
+        """R9: only a calendar-bound appointment has calendar events to restore."""
+        if self.binding is None:
+            raise NotLinked("This appointment is not bound to a calendar, so there is nothing to restore.")
+
+    def require_reschedulable(self, slot_count: int) -> None:
+        """A confirmed appointment moves to exactly one new slot (it keeps its reception code)."""
+        self.require_changeable()
+        if self.status is AppointmentStatus.CONFIRMED and slot_count != 1:
+            raise InvalidAppointment(
+                [
+                    Violation(
+                        ("candidates",),
+                        "a confirmed appointment is rescheduled to exactly one slot",
+                        "confirmed_reschedule_one_slot",
+                    )
+                ]
+            )
+
+    def slot_available(self, slot: CandidateSlot, now: datetime) -> bool:
+        """A candidate is still offered when it lies ahead and no check found it taken."""
+        check = self.availability.for_slot(slot.slot_id)
+        return slot.start > now and (check is None or check.available is not False)
+
+    def available_candidates(self, now: datetime) -> list[CandidateSlot]:
+        if self.status is not AppointmentStatus.PROPOSED:
+            return []
+        return [c for c in self.candidates if self.slot_available(c, now)]
+
+    def check_pick(self, slot_id: str, now: datetime) -> CandidateSlot:
+        """The guest's chosen slot; raises when the appointment or the slot cannot be confirmed."""
+        if self.status is AppointmentStatus.CONFIRMED:
+            raise AlreadyConfirmed("Another choice has already confirmed this appointment.")
+        self.require_changeable()
+        slot = self.slot(slot_id)
+        if slot is None:
+            raise SlotNotFound(f"The appointment has no candidate {slot_id!r}.")
+        if slot.start <= now:
+            raise SlotUnavailable("This slot has already started; choose another one.", slot_id=slot_id)
+        if not self.slot_available(slot, now):
+            raise SlotUnavailable(
+                "The host's calendar or the room is no longer free at this time; choose another one.",
+                slot_id=slot_id,
+            )
+        return slot
+
+    # --- changes -------------------------------------------------------------------------------
+
+    def update_details(self, change: DetailsChange, now: datetime) -> Changed:
+        """Title, notes, guests, hold flag; the event names the fields that really changed."""
+        self.require_changeable()
+        after = self._next(now, **change.updates())
+        names = tuple(n for n in DETAIL_FIELDS if getattr(self, n) != getattr(after, n))
+        return Changed(
+            after, (AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=names),)
+        )
+
+    def reschedule(
+        self,
+        candidates: tuple[CandidateSlot, ...],
+        availability: Availability,
+        *,
+        any_free_room: bool,
+        guest_link_ttl: timedelta,
+        now: datetime,
+    ) -> Changed:
+        """New candidates (validated and checked by the caller). A confirmed appointment moves
+        to the one new slot; a proposed one's live guest link is re-timed to the new slots."""
+        self.require_reschedulable(len(candidates))
+        update: dict[str, object] = {
+            "candidates": candidates,
+            "availability": availability,
+            "any_free_room": any_free_room,
+        }
+        if self.status is AppointmentStatus.CONFIRMED:
+            update["confirmed_slot_id"] = candidates[0].slot_id
+        elif self.guest_link is not None and not self.guest_link.revoked:
+            update["guest_link"] = self.guest_link.retimed(now, guest_link_ttl, candidates)
+        after = self._next(now, **update)
+        return Changed(after, (AppointmentRescheduled(appointment=after.snapshot()),))
+
+    def confirm(self, slot_id: str, reception_code: str, now: datetime) -> Changed:
+        """The guest's pick. The lifecycle event carries the reception code (for reception and
+        mail); keeping it off the calendar topics is a routing decision, not the domain's."""
+        slot = self.check_pick(slot_id, now)
+        after = self._next(
+            now,
+            status=AppointmentStatus.CONFIRMED,
+            confirmed_slot_id=slot.slot_id,
+            reception=Reception(code=reception_code, issued_at=now),
+        )
+        return Changed(
+            after, (AppointmentConfirmed(appointment=after.snapshot(), reception_code=reception_code),)
+        )
+
+    def cancel(self, reason: str | None, now: datetime) -> Changed:
+        """Cancelled for good: the reception code is freed and the guest link withdrawn."""
+        self.require_changeable()
+        update: dict[str, object] = {"status": AppointmentStatus.CANCELLED, "cancel_reason": reason}
+        if self.reception is not None:
+            update["reception"] = self.reception.release()
+        if self.guest_link is not None:
+            update["guest_link"] = self.guest_link.revoke()
+        after = self._next(now, **update)
+        return Changed(after, (AppointmentCancelled(appointment=after.snapshot(), reason=reason),))
+
+    def request_restore(self, now: datetime) -> Changed:
+        """R9: nothing changes but the version, so the connector rewrites the calendar from the
+        new snapshot over whatever was edited or deleted there."""
+        self.require_linked()
+        self.require_changeable()
+        after = self._next(now)
+        return Changed(after, (CalendarRestoreRequested(appointment=after.snapshot()),))
+
+    def reissue_guest_link(self, guest_token: str, guest_link_ttl: timedelta, now: datetime) -> Changed:
+        """A new link replaces the old one (which stops working); only a proposed appointment
+        has one to reissue."""
+        self.require_changeable()
+        if self.status is not AppointmentStatus.PROPOSED:
+            raise InvalidState(
+                "Only a proposed appointment has a guest link.", appointment_status=self.status.value
+            )
+        after = self._next(now, guest_link=GuestLink.issue(guest_token, now, guest_link_ttl, self.candidates))
+        return Changed(after, (self._guest_link_updated(after),))
+
+    def revoke_guest_link(self, now: datetime) -> Changed:
+        self.require_changeable()
+        if self.guest_link is None or self.guest_link.revoked:
+            raise InvalidState("The guest link is already withdrawn.")
+        after = self._next(now, guest_link=self.guest_link.revoke())
+        return Changed(after, (self._guest_link_updated(after),))
+
+    def release_reception_code(self, now: datetime) -> Appointment | None:
+        """Free the reception code once the appointment is over (``None`` while it still lies
+        ahead, or holds no active code). Housekeeping for the tenant-wide unique index, not a
+        change anyone consumes: no version bump, no event."""
+        if self.reception is None or not self.reception.active or self.ends_at() > now:
+            return None
+        return self.model_copy(update={"reception": self.reception.release()})
+
+    def _next(self, now: datetime, **update: object) -> Appointment:
+        """The aggregate after a change: one version further, stamped ``now``."""
+        return self.model_copy(update={**update, "version": self.version + 1, "updated_at": now})
+
+    @staticmethod
+    def _guest_link_updated(after: Appointment) -> AppointmentDetailsUpdated:
+        return AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=("guest_link",))
+
+
+@dataclass(frozen=True)
+class Changed:
+    """What a change produced: the new aggregate and its events, in the order they happened."""
+
+    appointment: Appointment
+    events: tuple[EventData, ...]
 
 
 class SyncReport(BaseModel):

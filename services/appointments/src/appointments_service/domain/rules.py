@@ -1,24 +1,22 @@
-"""The scheduling rules as pure functions over the aggregate."""
+"""The scheduling rules that are not one aggregate's transitions, as pure functions: candidate
+validation, ids, tokens and codes, the version check, sync state. (The transitions and their
+guards are methods of ``model.Appointment``.)"""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import secrets
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from appointments_service.domain.errors import (
-    AlreadyConfirmed,
+    HostEmailUnknown,
     InvalidAppointment,
-    InvalidState,
     PreconditionFailed,
     PreconditionRequired,
-    SlotNotFound,
-    SlotUnavailable,
+    Violation,
 )
 from appointments_service.domain.model import (
     Appointment,
@@ -30,13 +28,12 @@ from appointments_service.domain.model import (
     SyncReport,
 )
 from visitor_common.events import (
-    AppointmentStatus,
+    CalendarBinding,
     CalendarSyncStatusReported,
     CandidateSlot,
     RoomRef,
     SyncState,
 )
-from visitor_common.topics import appointments_topic_for
 
 MIN_CANDIDATES = 1
 MAX_CANDIDATES = 10
@@ -56,49 +53,45 @@ class SlotDraft:
     room: RoomRef | None = None
 
 
-def _error(loc: Sequence[str | int], msg: str, type_: str) -> dict[str, Any]:
-    return {"loc": list(loc), "msg": msg, "type": type_}
-
-
-def validate_duration(duration_minutes: int) -> list[dict[str, Any]]:
+def validate_duration(duration_minutes: int) -> list[Violation]:
     if MIN_DURATION_MINUTES <= duration_minutes <= MAX_DURATION_MINUTES:
         return []
     return [
-        _error(
-            ("body", "duration_minutes"),
+        Violation(
+            ("duration_minutes",),
             f"duration must be between {MIN_DURATION_MINUTES} and {MAX_DURATION_MINUTES} minutes",
             "duration_out_of_range",
         )
     ]
 
 
-def _slot_errors(index: int, draft: SlotDraft, duration: timedelta, now: datetime) -> list[dict[str, Any]]:
-    loc = ("body", "candidates", index)
-    errors: list[dict[str, Any]] = []
+def _slot_errors(index: int, draft: SlotDraft, duration: timedelta, now: datetime) -> list[Violation]:
+    at: tuple[str | int, ...] = ("candidates", index)
+    errors: list[Violation] = []
     if draft.start.tzinfo is None or (draft.end is not None and draft.end.tzinfo is None):
-        return [_error(loc, "times must carry a UTC offset (ISO 8601 with timezone)", "timezone_aware")]
+        return [Violation(at, "times must carry a UTC offset (ISO 8601 with timezone)", "timezone_aware")]
     end = draft.end if draft.end is not None else draft.start + duration
     if end <= draft.start:
-        errors.append(_error((*loc, "end"), "end must be after start", "end_before_start"))
+        errors.append(Violation((*at, "end"), "end must be after start", "end_before_start"))
     elif end - draft.start != duration:
         errors.append(
-            _error((*loc, "end"), "the slot must last exactly duration_minutes", "slot_length_mismatch")
+            Violation((*at, "end"), "the slot must last exactly duration_minutes", "slot_length_mismatch")
         )
     if draft.start <= now:
-        errors.append(_error((*loc, "start"), "the slot must start in the future", "slot_in_past"))
+        errors.append(Violation((*at, "start"), "the slot must start in the future", "slot_in_past"))
     elif draft.start - now > MAX_HORIZON:
-        errors.append(_error((*loc, "start"), "the slot is more than a year ahead", "slot_too_far"))
+        errors.append(Violation((*at, "start"), "the slot is more than a year ahead", "slot_too_far"))
     return errors
 
 
-def _overlap_errors(slots: Sequence[tuple[int, datetime, datetime]]) -> list[dict[str, Any]]:
+def _overlap_errors(slots: Sequence[tuple[int, datetime, datetime]]) -> list[Violation]:
     errors = []
     ordered = sorted(slots, key=lambda s: s[1])
     for (i, _, end), (j, start, _) in itertools.pairwise(ordered):
         if start < end:
             errors.append(
-                _error(
-                    ("body", "candidates", max(i, j)),
+                Violation(
+                    ("candidates", max(i, j)),
                     f"candidate {max(i, j)} overlaps candidate {min(i, j)}",
                     "slots_overlap",
                 )
@@ -113,8 +106,8 @@ def build_candidates(
     errors = validate_duration(duration_minutes)
     if not MIN_CANDIDATES <= len(drafts) <= MAX_CANDIDATES:
         errors.append(
-            _error(
-                ("body", "candidates"),
+            Violation(
+                ("candidates",),
                 f"propose between {MIN_CANDIDATES} and {MAX_CANDIDATES} candidate slots",
                 "candidate_count",
             )
@@ -152,15 +145,14 @@ def new_guest_token() -> str:
 
 
 def hash_guest_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    return GuestLink.hash_token(token)
 
 
 def new_guest_link(
     token: str, now: datetime, ttl: timedelta, candidates: Sequence[CandidateSlot]
 ) -> GuestLink:
     """The link expires after ``ttl`` or when the last candidate starts, whichever is first."""
-    last_start = max(c.start for c in candidates)
-    return GuestLink(token_hash=hash_guest_token(token), expires_at=min(now + ttl, last_start))
+    return GuestLink.issue(token, now, ttl, candidates)
 
 
 def new_reception_code() -> str:
@@ -195,44 +187,18 @@ def etag(version: int) -> str:
     return f'"{version}"'
 
 
-# --- state transitions ---------------------------------------------------------------------
+# --- the host ------------------------------------------------------------------------------
 
 
-def require_changeable(appointment: Appointment) -> None:
-    if appointment.status is AppointmentStatus.CANCELLED:
-        raise InvalidState(
-            "The appointment is cancelled; it can no longer change.", appointment_status="cancelled"
-        )
+def host_email(token_email: str | None, binding: CalendarBinding | None) -> str:
+    """The host's address: the token's, else the linked calendar's account."""
+    email = token_email or (str(binding.account_email) if binding else None)
+    if not email:
+        raise HostEmailUnknown("The token carries no e-mail and no calendar is linked.")
+    return email
 
 
-def slot_available(appointment: Appointment, slot: CandidateSlot, now: datetime) -> bool:
-    """A candidate is still offered when it lies ahead and no check found it taken."""
-    check = appointment.availability.for_slot(slot.slot_id)
-    return slot.start > now and (check is None or check.available is not False)
-
-
-def available_candidates(appointment: Appointment, now: datetime) -> list[CandidateSlot]:
-    if appointment.status is not AppointmentStatus.PROPOSED:
-        return []
-    return [c for c in appointment.candidates if slot_available(appointment, c, now)]
-
-
-def pick_slot(appointment: Appointment, slot_id: str, now: datetime) -> CandidateSlot:
-    """Check a guest's pick; raises when the appointment or the slot cannot be confirmed."""
-    if appointment.status is AppointmentStatus.CONFIRMED:
-        raise AlreadyConfirmed("Another choice has already confirmed this appointment.")
-    require_changeable(appointment)
-    slot = appointment.slot(slot_id)
-    if slot is None:
-        raise SlotNotFound(f"The appointment has no candidate {slot_id!r}.")
-    if slot.start <= now:
-        raise SlotUnavailable("This slot has already started; choose another one.", slot_id=slot_id)
-    if not slot_available(appointment, slot, now):
-        raise SlotUnavailable(
-            "The host's calendar or the room is no longer free at this time; choose another one.",
-            slot_id=slot_id,
-        )
-    return slot
+# --- availability ----------------------------------------------------------------------------
 
 
 def merge_availability_for(candidates: Sequence[CandidateSlot], checked: Availability) -> Availability:
@@ -249,14 +215,6 @@ def unchecked(
         reason=reason,
         slots=tuple(SlotCheck(slot_id=c.slot_id, available=None) for c in candidates),
     )
-
-
-# --- routing -------------------------------------------------------------------------------
-
-
-def provider_topic(appointment: Appointment) -> str | None:
-    """R8: a bound appointment's events go to its bound provider's topic, and only there."""
-    return appointments_topic_for(appointment.binding.provider) if appointment.binding else None
 
 
 # --- calendar sync state -------------------------------------------------------------------
@@ -317,7 +275,3 @@ def sync_view(appointment: Appointment, report: SyncReport | None) -> CalendarSy
         appointment_version=report.appointment_version,
         observed_at=report.observed_at,
     )
-
-
-def changed_fields(before: Appointment, after: Appointment, names: Sequence[str]) -> tuple[str, ...]:
-    return tuple(n for n in names if getattr(before, n) != getattr(after, n))

@@ -1,10 +1,17 @@
-"""The scheduling use cases: create, read, change (with R8), guest pick, sync status, restore."""
+"""The scheduling use cases: create, read, change (with R8), guest pick, sync status, restore.
+
+Each use case loads the aggregate, runs the checks that need the outside world (the bound
+connection still usable, R8; the calendar's availability), lets the aggregate make the change,
+and stores it with its outbox entries in one compare-and-set write. The pure checks run first,
+in a fixed order, so a refused request never costs a call to another service; the aggregate
+runs them again itself.
+"""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,10 +24,6 @@ from appointments_service.domain.errors import (
     DependencyUnavailable,
     GuestLinkExpired,
     GuestLinkInvalid,
-    HostEmailUnknown,
-    InvalidAppointment,
-    InvalidState,
-    NotLinked,
     PreconditionFailed,
     ReceptionCodeExhausted,
     RoomGroupSelectionRequired,
@@ -30,7 +33,8 @@ from appointments_service.domain.model import (
     Availability,
     AvailabilityState,
     CalendarSyncView,
-    Reception,
+    Changed,
+    DetailsChange,
 )
 from appointments_service.domain.rules import SlotDraft
 from appointments_service.service_layer.events import routed_entries
@@ -41,18 +45,10 @@ from appointments_service.service_layer.ports import (
     ConnectorUnavailable,
 )
 from visitor_common.events import (
-    AppointmentCancelled,
-    AppointmentConfirmed,
-    AppointmentCreated,
-    AppointmentDetailsUpdated,
-    AppointmentRescheduled,
-    AppointmentStatus,
     CalendarBinding,
-    CalendarRestoreRequested,
     CalendarSyncStatusReported,
     CandidateSlot,
     ConnectionStatus,
-    EventData,
     Guest,
     Provider,
 )
@@ -98,17 +94,6 @@ class NewAppointment:
 
 
 @dataclass(frozen=True)
-class DetailsChange:
-    """Fields to change; ``None`` leaves a field as it is (``clear_notes`` empties the notes)."""
-
-    title: str | None = None
-    notes: str | None = None
-    clear_notes: bool = False
-    guests: Sequence[Guest] | None = None
-    hold_candidates: bool | None = None
-
-
-@dataclass(frozen=True)
 class Created:
     appointment: Appointment
     guest_token: str
@@ -124,13 +109,6 @@ class Picked:
 class GuestIssued:
     appointment: Appointment
     guest_token: str
-
-
-@dataclass
-class _Change:
-    appointment: Appointment
-    data: EventData
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _now_utc() -> datetime:
@@ -161,36 +139,32 @@ class AppointmentService:
         now = self.clock()
         candidates = rules.build_candidates(request.candidates, request.duration_minutes, now)
         binding = await self._current_binding(host)
-        host_email = host.email or (str(binding.account_email) if binding else None)
-        if not host_email:
-            raise HostEmailUnknown("The token carries no e-mail and no calendar is linked.")
+        host_email = rules.host_email(host.email, binding)
         candidates, availability = await self._check(
             binding, host.bearer, candidates, request.any_free_room, now
         )
         token = rules.new_guest_token()
-        appointment = Appointment(
+        created = Appointment.propose(
             appointment_id=rules.new_appointment_id(),
             tenant_id=host.tenant_id,
-            version=1,
             host_employee_id=host.employee_id,
             host_email=host_email,
             title=request.title,
             notes=request.notes,
-            guests=tuple(request.guests),
+            guests=request.guests,
             duration_minutes=request.duration_minutes,
             candidates=candidates,
             hold_candidates=request.hold_candidates,
             any_free_room=request.any_free_room,
             binding=binding,
             availability=availability,
-            guest_link=rules.new_guest_link(token, now, self.config.guest_link_ttl, candidates),
-            created_at=now,
-            updated_at=now,
+            guest_token=token,
+            guest_link_ttl=self.config.guest_link_ttl,
+            now=now,
         )
-        data = AppointmentCreated(appointment=appointment.snapshot())
-        await self.repo.add(appointment, routed_entries(appointment, data, self.config.event_source))
+        await self.repo.add(created.appointment, self._entries(created))
         self.notify()
-        return Created(appointment=appointment, guest_token=token)
+        return Created(appointment=created.appointment, guest_token=token)
 
     async def _current_binding(self, host: Host) -> CalendarBinding | None:
         """R8: bind to the host's active connection at creation time (``None``: not linked, R2)."""
@@ -262,25 +236,9 @@ class AppointmentService:
     async def update_details(
         self, host: Host, appointment_id: str, if_match: str | None, change: DetailsChange
     ) -> Appointment:
-        def mutate(current: Appointment) -> _Change:
-            update: dict[str, Any] = {}
-            if change.title is not None:
-                update["title"] = change.title
-            if change.clear_notes:
-                update["notes"] = None
-            elif change.notes is not None:
-                update["notes"] = change.notes
-            if change.guests is not None:
-                update["guests"] = tuple(change.guests)
-            if change.hold_candidates is not None:
-                update["hold_candidates"] = change.hold_candidates
-            after = current.model_copy(update=update)
-            names = rules.changed_fields(current, after, ("title", "notes", "guests", "hold_candidates"))
-            return _Change(
-                after, AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=names)
-            )
-
-        return await self._change(host.tenant_id, appointment_id, if_match, mutate)
+        return await self._change(
+            host.tenant_id, appointment_id, if_match, lambda a: a.update_details(change, self.clock())
+        )
 
     async def reschedule(
         self,
@@ -291,100 +249,64 @@ class AppointmentService:
         any_free_room: bool | None = None,
     ) -> Appointment:
         now = self.clock()
-        loaded = await self._load(host.tenant_id, appointment_id)
-        current = loaded[0]
+        current, _ = await self._load(host.tenant_id, appointment_id)
         rules.check_version(current, rules.parse_if_match(if_match))
-        rules.require_changeable(current)
-        if current.status is AppointmentStatus.CONFIRMED and len(drafts) != 1:
-            raise InvalidAppointment(
-                [
-                    {
-                        "loc": ["body", "candidates"],
-                        "msg": "a confirmed appointment is rescheduled to exactly one slot",
-                        "type": "confirmed_reschedule_one_slot",
-                    }
-                ]
-            )
+        current.require_reschedulable(len(drafts))
         candidates = rules.build_candidates(drafts, current.duration_minutes, now)
         await self._ensure_binding_usable(current)
         free_room = current.any_free_room if any_free_room is None else any_free_room
         candidates, availability = await self._check(current.binding, host.bearer, candidates, free_room, now)
 
-        def mutate(latest: Appointment) -> _Change:
-            update: dict[str, Any] = {
-                "candidates": candidates,
-                "availability": availability,
-                "any_free_room": free_room,
-            }
-            if latest.status is AppointmentStatus.CONFIRMED:
-                update["confirmed_slot_id"] = candidates[0].slot_id
-            elif latest.guest_link is not None and not latest.guest_link.revoked:
-                expires = min(now + self.config.guest_link_ttl, max(c.start for c in candidates))
-                update["guest_link"] = latest.guest_link.model_copy(update={"expires_at": expires})
-            after = latest.model_copy(update=update)
-            return _Change(after, AppointmentRescheduled(appointment=after.snapshot()))
+        def apply(latest: Appointment) -> Changed:
+            return latest.reschedule(
+                candidates,
+                availability,
+                any_free_room=free_room,
+                guest_link_ttl=self.config.guest_link_ttl,
+                now=now,
+            )
 
-        return await self._change(host.tenant_id, appointment_id, if_match, mutate, check_binding=False)
+        # The availability check took a while: store only if nothing changed meanwhile.
+        return await self._change(host.tenant_id, appointment_id, if_match, apply, check_binding=False)
 
     async def cancel(
         self, host: Host, appointment_id: str, if_match: str | None, reason: str | None
     ) -> Appointment:
-        def mutate(current: Appointment) -> _Change:
-            update: dict[str, Any] = {"status": AppointmentStatus.CANCELLED, "cancel_reason": reason}
-            if current.reception is not None:
-                update["reception"] = current.reception.model_copy(update={"active": False})
-            if current.guest_link is not None:
-                update["guest_link"] = current.guest_link.model_copy(update={"revoked": True})
-            after = current.model_copy(update=update)
-            return _Change(after, AppointmentCancelled(appointment=after.snapshot(), reason=reason))
-
-        return await self._change(host.tenant_id, appointment_id, if_match, mutate)
+        return await self._change(
+            host.tenant_id, appointment_id, if_match, lambda a: a.cancel(reason, self.clock())
+        )
 
     async def request_restore(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
-        """R9: ask the bound connector to write the system's version back over drifted events."""
-        loaded = await self._load(host.tenant_id, appointment_id)
-        if loaded[0].binding is None:
-            raise NotLinked("This appointment is not bound to a calendar, so there is nothing to restore.")
-        if_match = if_match or rules.etag(loaded[0].version)
-
-        def mutate(current: Appointment) -> _Change:
-            return _Change(current, CalendarRestoreRequested(appointment=current.snapshot()))
-
-        return await self._change(host.tenant_id, appointment_id, if_match, mutate)
+        """R9: ask the bound connector to write the system's version back over drifted events.
+        If-Match is optional here: without it, the version just read is the one restored."""
+        current, _ = await self._load(host.tenant_id, appointment_id)
+        current.require_linked()
+        if_match = if_match or rules.etag(current.version)
+        return await self._change(
+            host.tenant_id, appointment_id, if_match, lambda a: a.request_restore(self.clock())
+        )
 
     async def reissue_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> GuestIssued:
         """Withdraw the old link and issue a new token (returned once, only its hash is kept)."""
         token = rules.new_guest_token()
         now = self.clock()
-
-        def mutate(current: Appointment) -> _Change:
-            if current.status is not AppointmentStatus.PROPOSED:
-                raise InvalidState(
-                    "Only a proposed appointment has a guest link.", appointment_status=current.status.value
-                )
-            link = rules.new_guest_link(token, now, self.config.guest_link_ttl, current.candidates)
-            after = current.model_copy(update={"guest_link": link})
-            return _Change(
-                after, AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=("guest_link",))
-            )
-
         appointment = await self._change(
-            host.tenant_id, appointment_id, if_match, mutate, check_binding=False
+            host.tenant_id,
+            appointment_id,
+            if_match,
+            lambda a: a.reissue_guest_link(token, self.config.guest_link_ttl, now),
+            check_binding=False,
         )
         return GuestIssued(appointment=appointment, guest_token=token)
 
     async def revoke_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
-        def mutate(current: Appointment) -> _Change:
-            if current.guest_link is None or current.guest_link.revoked:
-                raise InvalidState("The guest link is already withdrawn.")
-            after = current.model_copy(
-                update={"guest_link": current.guest_link.model_copy(update={"revoked": True})}
-            )
-            return _Change(
-                after, AppointmentDetailsUpdated(appointment=after.snapshot(), changed_fields=("guest_link",))
-            )
-
-        return await self._change(host.tenant_id, appointment_id, if_match, mutate, check_binding=False)
+        return await self._change(
+            host.tenant_id,
+            appointment_id,
+            if_match,
+            lambda a: a.revoke_guest_link(self.clock()),
+            check_binding=False,
+        )
 
     async def _load(self, tenant_id: str, appointment_id: str) -> tuple[Appointment, list[dict[str, Any]]]:
         loaded = await self.repo.get(tenant_id, appointment_id)
@@ -397,30 +319,31 @@ class AppointmentService:
         tenant_id: str,
         appointment_id: str,
         if_match: str | None,
-        mutate: Callable[[Appointment], _Change],
+        apply: Callable[[Appointment], Changed],
         *,
         check_binding: bool = True,
     ) -> Appointment:
-        """Load, check If-Match and R8, apply, and store the change with its events in one write."""
+        """Load, check If-Match, the state and R8, apply, and store the change with its events
+        in one write (compare-and-set on the version read)."""
         current, outbox = await self._load(tenant_id, appointment_id)
         rules.check_version(current, rules.parse_if_match(if_match))
-        rules.require_changeable(current)
+        current.require_changeable()
         if check_binding:
             await self._ensure_binding_usable(current)
-        change = mutate(current)
-        after = change.appointment.model_copy(
-            update={"version": current.version + 1, "updated_at": self.clock()}
-        )
-        data = change.data.model_copy(update={"appointment": after.snapshot()})
-        entries = routed_entries(after, data, self.config.event_source)
+        changed = apply(current)
         try:
-            await self.repo.save(after, [*outbox, *entries], expected_version=current.version)
+            await self.repo.save(
+                changed.appointment, [*outbox, *self._entries(changed)], expected_version=current.version
+            )
         except Conflict as error:
             raise PreconditionFailed(
                 "The appointment changed while your request was processed; read it again."
             ) from error
         self.notify()
-        return after
+        return changed.appointment
+
+    def _entries(self, changed: Changed) -> list[dict[str, Any]]:
+        return routed_entries(changed.appointment, changed.events, self.config.event_source)
 
     async def _ensure_binding_usable(self, appointment: Appointment) -> None:
         """R8: a change may only go to the bound connection; refuse it when that one is unusable."""
@@ -452,7 +375,7 @@ class AppointmentService:
 
     async def guest_view(self, token: str) -> tuple[Appointment, list[CandidateSlot]]:
         appointment, _ = await self._by_token(token)
-        return appointment, rules.available_candidates(appointment, self.clock())
+        return appointment, appointment.available_candidates(self.clock())
 
     async def _by_token(self, token: str) -> tuple[Appointment, list[dict[str, Any]]]:
         loaded = await self.repo.by_guest_token_hash(rules.hash_guest_token(token))
@@ -467,29 +390,21 @@ class AppointmentService:
         for _ in range(self.config.reception_code_attempts):
             current, outbox = await self._by_token(token)
             now = self.clock()
-            slot = rules.pick_slot(current, slot_id, now)
+            current.check_pick(slot_id, now)
             await self._ensure_binding_usable_for_guest(current)
             code = rules.new_reception_code()
-            after = current.model_copy(
-                update={
-                    "status": AppointmentStatus.CONFIRMED,
-                    "confirmed_slot_id": slot.slot_id,
-                    "reception": Reception(code=code, issued_at=now),
-                    "version": current.version + 1,
-                    "updated_at": now,
-                }
-            )
-            data = AppointmentConfirmed(appointment=after.snapshot(), reception_code=code)
-            entries = routed_entries(after, data, self.config.event_source)
+            changed = current.confirm(slot_id, code, now)
             try:
-                await self.repo.save(after, [*outbox, *entries], expected_version=current.version)
+                await self.repo.save(
+                    changed.appointment, [*outbox, *self._entries(changed)], expected_version=current.version
+                )
             except Conflict:
                 continue  # someone else wrote first: re-read; a confirmed appointment answers 409
             except ReceptionCodeTaken:
                 await self._release_if_over(current.tenant_id, code, now)
                 continue
             self.notify()
-            return Picked(appointment=after, reception_code=code)
+            return Picked(appointment=changed.appointment, reception_code=code)
         raise ReceptionCodeExhausted()
 
     async def _ensure_binding_usable_for_guest(self, appointment: Appointment) -> None:
@@ -497,7 +412,7 @@ class AppointmentService:
         try:
             await self._ensure_binding_usable(appointment)
         except BoundConnectionUnusable as error:
-            log.warning("guest pick refused: bound connection unusable", extra=error.extra)
+            log.warning("guest pick refused: bound connection unusable", extra=error.context)
             raise BoundConnectionUnusable(
                 "The host's calendar cannot be updated at the moment, so this choice cannot be "
                 "confirmed. Please contact the host."
@@ -506,14 +421,12 @@ class AppointmentService:
     async def _release_if_over(self, tenant_id: str, code: str, now: datetime) -> None:
         """A code stays taken while its appointment lies ahead; free it once that is over."""
         holder = await self.repo.active_code_holder(tenant_id, code)
-        if holder is None or holder.reception is None or holder.ends_at() > now:
+        released = holder.release_reception_code(now) if holder is not None else None
+        if holder is None or released is None:
             return
         loaded = await self.repo.get_any(holder.appointment_id)
         if loaded is None:
             return
-        released = holder.model_copy(
-            update={"reception": holder.reception.model_copy(update={"active": False})}
-        )
         try:
             await self.repo.save(released, loaded[1], expected_version=holder.version)
         except Conflict:

@@ -1,15 +1,41 @@
-"""Building the outbox entries of a change: CloudEvents envelopes, routed per R8."""
+"""Where an appointment's events go, and in which envelope: the one place that decides routing.
+
+Every event goes to the lifecycle topic; a bound appointment's also to its provider's topic —
+and to no other (R8, SPEC section 4). The provider copy of ``AppointmentConfirmed`` carries no
+reception code. Both copies share one CloudEvents id: they are the same event.
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from appointments_service.domain.model import Appointment
-from appointments_service.domain.rules import provider_topic
 from visitor_common.events import AppointmentConfirmed, CloudEvent, EventData, new_event
 from visitor_common.outbox import outbox_entries
-from visitor_common.topics import APPOINTMENT_LIFECYCLE
+from visitor_common.topics import APPOINTMENT_LIFECYCLE, appointments_topic_for
+
+
+def provider_topic(appointment: Appointment) -> str | None:
+    """R8: the bound provider's topic (``None`` when no calendar is linked, R2)."""
+    return appointments_topic_for(appointment.binding.provider) if appointment.binding else None
+
+
+def for_connector(data: EventData) -> EventData:
+    """The connector topics never see the reception code (only the mail service needs it)."""
+    if isinstance(data, AppointmentConfirmed) and data.reception_code is not None:
+        return data.model_copy(update={"reception_code": None})
+    return data
+
+
+def routes(appointment: Appointment, data: EventData) -> list[tuple[str, EventData]]:
+    """Each topic the event goes to, with the payload that topic may see."""
+    found: list[tuple[str, EventData]] = [(APPOINTMENT_LIFECYCLE, data)]
+    topic = provider_topic(appointment)
+    if topic is not None:
+        found.append((topic, for_connector(data)))
+    return found
 
 
 def _envelope(data: EventData, appointment: Appointment, source: str, event_id: str) -> CloudEvent[Any]:
@@ -23,21 +49,15 @@ def _envelope(data: EventData, appointment: Appointment, source: str, event_id: 
     )
 
 
-def for_connector(data: EventData) -> EventData:
-    """The connector topics never see the reception code (only the mail service needs it)."""
-    if isinstance(data, AppointmentConfirmed) and data.reception_code is not None:
-        return data.model_copy(update={"reception_code": None})
-    return data
-
-
-def routed_entries(appointment: Appointment, data: EventData, source: str) -> list[dict[str, Any]]:
-    """Every event goes to the lifecycle topic; a bound appointment's also to its provider's
-    topic — and to no other (R8, SPEC section 4)."""
-    event_id = uuid.uuid4().hex
-    routes: list[tuple[str, CloudEvent[Any]]] = [
-        (APPOINTMENT_LIFECYCLE, _envelope(data, appointment, source, event_id))
-    ]
-    topic = provider_topic(appointment)
-    if topic is not None:
-        routes.append((topic, _envelope(for_connector(data), appointment, source, event_id)))
-    return outbox_entries(routes)
+def routed_entries(
+    appointment: Appointment, events: Sequence[EventData], source: str
+) -> list[dict[str, Any]]:
+    """The outbox entries of a change's events, in order, each routed by :func:`routes`."""
+    envelopes: list[tuple[str, CloudEvent[Any]]] = []
+    for data in events:
+        event_id = uuid.uuid4().hex
+        envelopes.extend(
+            (topic, _envelope(payload, appointment, source, event_id))
+            for topic, payload in routes(appointment, data)
+        )
+    return outbox_entries(envelopes)
