@@ -201,12 +201,6 @@ def host_email(token_email: str | None, binding: CalendarBinding | None) -> str:
 # --- availability ----------------------------------------------------------------------------
 
 
-def merge_availability_for(candidates: Sequence[CandidateSlot], checked: Availability) -> Availability:
-    """Keep only findings for the given candidates (after a reschedule replaced some)."""
-    ids = {c.slot_id for c in candidates}
-    return checked.model_copy(update={"slots": tuple(s for s in checked.slots if s.slot_id in ids)})
-
-
 def unchecked(
     candidates: Sequence[CandidateSlot], state: AvailabilityState, reason: str | None
 ) -> Availability:
