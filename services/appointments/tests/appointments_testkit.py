@@ -276,7 +276,7 @@ def make_appointment(now: datetime, **update: object) -> Appointment:
 
 def unit_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
-        "start_broker": False,
+        "kafka_enabled": False,
         "jwt_issuer": ISSUER,
         "jwt_audience": AUDIENCE,
         "guest_rate_limit_per_minute": 1000,

@@ -7,10 +7,9 @@ Overrides (tests, single-process setups): ``verifier`` (JwtVerifier), ``director
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,11 +30,10 @@ from appointments_service.service_layer.appointments import AppointmentService, 
 from appointments_service.service_layer.ports import CalendarGateway, ConnectionDirectory
 from appointments_service.settings import Settings
 from visitor_common.events import Provider
-from visitor_common.messaging import create_broker, ensure_topics
 from visitor_common.outbox import OutboxRelay
 from visitor_common.persistence import DocumentStore, create_document_store
+from visitor_common.runtime import ServiceRuntime
 from visitor_common.security import JwksSource, JwtVerifier
-from visitor_common.topics import all_topics
 from visitor_common.web import health_router, install_problem_handlers
 
 log = logging.getLogger(__name__)
@@ -46,12 +44,22 @@ class Container:
     """Everything the app holds; on ``app.state.container`` for tests and the lifespan."""
 
     settings: Settings
-    store: DocumentStore
+    runtime: ServiceRuntime
     repository: AppointmentRepository
-    broker: KafkaBroker
-    relay: OutboxRelay
     service: AppointmentService
-    closers: list[Callable[[], Any]] = field(default_factory=list)
+
+    @property
+    def store(self) -> DocumentStore:
+        return self.runtime.store
+
+    @property
+    def broker(self) -> KafkaBroker:
+        return self.runtime.broker
+
+    @property
+    def relay(self) -> OutboxRelay:
+        assert self.runtime.relay is not None
+        return self.runtime.relay
 
 
 def _verifier(settings: Settings) -> JwtVerifier:
@@ -76,13 +84,10 @@ def _gateway(settings: Settings) -> HttpCalendarGateway:
 
 def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
     store: DocumentStore = overrides.get("store") or create_document_store(settings)
+    runtime = ServiceRuntime.for_settings(settings, store, overrides.get("broker"))
     repository = AppointmentRepository(store)
-    broker: KafkaBroker = overrides.get("broker") or create_broker(settings)
-    relay = OutboxRelay(
-        [repository.appointments],
-        kafka_publisher(broker),
-        poll_interval=settings.outbox_poll_interval_seconds,
-    )
+    runtime.prepare(repository.ensure_indexes)
+    relay = runtime.outbox([repository.appointments], kafka_publisher(runtime.broker))
     directory: ConnectionDirectory = overrides.get("directory") or _directory(settings)
     gateway: CalendarGateway = overrides.get("gateway") or _gateway(settings)
     config = ServiceConfig(
@@ -100,52 +105,15 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
         **({"clock": clock} if clock else {}),
     )
     register_sync_status_handler(
-        broker,
+        runtime.broker,
         service,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
     )
-    container = Container(settings, store, repository, broker, relay, service)
     for client in (directory, gateway):
         if hasattr(client, "aclose"):
-            container.closers.append(client.aclose)
-    return container
-
-
-@contextlib.asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    container: Container = app.state.container
-    settings = container.settings
-    await container.repository.ensure_indexes()
-    if settings.start_broker:
-        if settings.create_topics:
-            await ensure_topics(settings.kafka_bootstrap_servers, all_topics(settings.kafka_partitions))
-        await container.broker.start()
-        container.relay.start()
-    try:
-        yield
-    finally:
-        await container.relay.stop()
-        if settings.start_broker:
-            await container.broker.stop()
-        for close in container.closers:
-            await close()
-        await container.store.close()
-
-
-def _readiness(container: Container) -> dict[str, Callable[[], Any]]:
-    async def store() -> bool:
-        ping = getattr(container.store, "ping", None)
-        if ping is not None:
-            await ping()
-        return True
-
-    async def broker() -> bool:
-        if not container.settings.start_broker:
-            return True
-        return await container.broker.ping(timeout=2.0)
-
-    return {"store": store, "broker": broker}
+            runtime.on_close(client.aclose)
+    return Container(settings, runtime, repository, service)
 
 
 def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
@@ -156,7 +124,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         version="1.0.0",
         description="Scheduling appointments with guests: candidate slots, guest links, reception codes, "
         "calendar binding (R8) and calendar sync state.",
-        lifespan=_lifespan,
+        lifespan=container.runtime.lifespan,
     )
     app.state.container = container
     app.state.api = ApiContext(
@@ -167,7 +135,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     )
     install_problem_handlers(app)
     install_domain_error_handler(app)
-    app.include_router(health_router(settings.service_name, _readiness(container)))
+    app.include_router(health_router(settings.service_name, container.runtime.readiness()))
     app.include_router(appointments_api.router)
     app.include_router(guest_api.router)
     return app

@@ -13,7 +13,6 @@ class Settings(ServiceSettings):
 
     service_name: str = Field("appointments", description="Service name (logs, Kafka client id).")
     http_port: int = Field(8002, description="HTTP port of the API.")
-    event_source: str = Field("/services/appointments", description="CloudEvents `source` of our events.")
 
     auth_url: str = Field("http://127.0.0.1:8001", description="Base URL of the auth service (internal API).")
     service_client_id: str = Field("appointments", description="Client id for the auth service-token grant.")
@@ -32,11 +31,6 @@ class Settings(ServiceSettings):
     )
     reception_code_attempts: int = Field(20, ge=1, description="Retries when a drawn code is taken.")
 
-    outbox_poll_interval_seconds: float = Field(1.0, gt=0, description="Outbox relay poll interval.")
-    create_topics: bool = Field(True, description="Create missing topics at start-up.")
-    start_broker: bool = Field(
-        True, description="Connect to Kafka in the lifespan (off for pure HTTP tests)."
-    )
     guest_base_url: str = Field(
         "/v1/guest/appointments",
         description="Base of the guest scheduling URL (the public scheduling page); the token is "

@@ -33,11 +33,11 @@ ALL_APPOINTMENT_TOPICS = [
 
 def broker_settings(bootstrap: str) -> Any:
     return unit_settings(
-        start_broker=True,
+        kafka_enabled=True,
         kafka_bootstrap_servers=bootstrap,
         kafka_idempotent_producer=False,
         kafka_partitions=6,
-        outbox_poll_interval_seconds=0.2,
+        outbox_poll_seconds=0.2,
         kafka_session_timeout_ms=1500,
         kafka_heartbeat_interval_ms=300,
     )

@@ -27,11 +27,11 @@ async def test_changes_while_broker_down_are_published_once_it_is_back(
     directory = FakeDirectory()
     directory.link("t1", "e1", Provider.GOOGLE)
     settings = unit_settings(
-        start_broker=True,
+        kafka_enabled=True,
         kafka_bootstrap_servers=fresh_kafka.bootstrap_servers,
         kafka_idempotent_producer=False,
         kafka_partitions=6,
-        outbox_poll_interval_seconds=0.2,
+        outbox_poll_seconds=0.2,
         kafka_session_timeout_ms=1500,
         kafka_heartbeat_interval_ms=300,
     )
