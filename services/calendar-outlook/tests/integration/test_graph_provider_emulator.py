@@ -17,6 +17,7 @@ from calendar_sync.core.errors import (
     EventNotFound,
     PermissionMissing,
     SyncCursorInvalid,
+    TransientProviderError,
 )
 from calendar_sync.core.model import (
     CalendarEntry,
@@ -159,3 +160,15 @@ async def test_an_expired_token_is_rejected(provider, access, graph_emulator) ->
     graph_emulator.control.expire_access_tokens(graph_emulator.world.host)
     with pytest.raises(AccessTokenRejected):
         await provider.get_event(access, "AAMkx")
+
+
+async def test_a_throttled_answer_reaches_the_engine_once_with_its_retry_after(
+    provider, access, graph_emulator
+) -> None:  # type: ignore[no-untyped-def]
+    graph_emulator.control.add_fault(r"^/v1\.0/me/events", status=429, retry_after=7, count=1)
+    with pytest.raises(TransientProviderError) as caught:
+        await provider.create_event(access, provider.client_id_for(meta(), 1), entry(), meta())
+    assert caught.value.retry_after == 7.0 and caught.value.rate_limited
+    assert caught.value.reason == "TooManyRequests"
+    assert graph_emulator.control.call("GET", "/faults")["faults"][0]["hits"] == 1  # not retried in-line
+    assert graph_emulator.host_events() == []
