@@ -3,11 +3,12 @@ drift detection, on the shared engine ``visitor_common.calendar_sync``.
 
 Only the Graph adapter is Outlook-specific:
 
-- ``adapters.graph`` — a typed Graph v1.0 client over httpx (events with ``transactionId`` and
-  single-value extended properties, ``calendarView/delta``, ``getSchedule``, places room lists
-  and rooms, subscriptions), the classification of Graph error bodies, and the per-mailbox
-  limiter (4 requests in flight per mailbox, shared by every partition of the process);
-- ``adapters.graph_provider`` — the engine's ``CalendarProvider`` / ``SupportsPush`` for Graph;
+- ``adapters.graph`` — a plain Graph v1.0 transport over httpx (failures mapped once by the
+  engine's ``classify_http``) and the per-mailbox limiter (4 requests in flight per mailbox,
+  shared by every partition of the process);
+- ``adapters.graph_provider`` — the engine's ``CalendarProvider`` / ``SupportsPush`` for Graph
+  (events with ``transactionId`` and single-value extended properties, ``calendarView/delta``,
+  ``getSchedule``, places room lists and rooms, subscriptions);
 - ``service_layer.drift`` — subscriptions renewed in place (PATCH) and Graph lifecycle
   notifications; ``api.notifications`` — ``POST /notifications/outlook`` (validation handshake,
   ``clientState`` check);

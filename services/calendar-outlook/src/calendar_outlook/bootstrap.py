@@ -19,7 +19,7 @@ import httpx
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
-from calendar_outlook.adapters.graph.client import GraphClient, RetryConfig
+from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
@@ -85,8 +85,7 @@ def build_components(settings: Settings, *, store: DocumentStore | None = None) 
     store = store or create_document_store(settings)
     graph_http = _graph_http(settings)
     limiter = MailboxLimiter(settings.mailbox_concurrency)
-    # One attempt per Graph call: the engine's retry policy owns retries and Retry-After.
-    graph = GraphClient(graph_http, base_url=settings.graph_base_url, limiter=limiter, retry=RetryConfig(1))
+    graph = GraphClient(graph_http, base_url=settings.graph_base_url, limiter=limiter)
     provider = GraphCalendarProvider(graph, delta_window_future=timedelta(days=settings.drift_window_days))
     tokens = AuthTokenClient(
         settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()

@@ -8,15 +8,16 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from calendar_outlook.adapters.graph.client import GraphClient, RetryConfig
+from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
-from calendar_outlook.adapters.graph_provider import AccessAuth, GraphCalendarProvider
+from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.domain import graph_event
 from calendar_sync.core.errors import (
     AccessTokenRejected,
     EventNotFound,
     PermissionMissing,
     SyncCursorInvalid,
+    TransientProviderError,
 )
 from calendar_sync.core.model import (
     CalendarEntry,
@@ -35,9 +36,7 @@ START = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.
 @pytest.fixture
 async def provider(graph_emulator) -> AsyncIterator[GraphCalendarProvider]:  # type: ignore[no-untyped-def]
     async with httpx.AsyncClient(verify=graph_emulator.ssl_context(), timeout=10) as http:
-        client = GraphClient(
-            http, base_url=graph_emulator.base_url, limiter=MailboxLimiter(4), retry=RetryConfig(1)
-        )
+        client = GraphClient(http, base_url=graph_emulator.base_url, limiter=MailboxLimiter(4))
         yield GraphCalendarProvider(client)
 
 
@@ -163,16 +162,13 @@ async def test_an_expired_token_is_rejected(provider, access, graph_emulator) ->
         await provider.get_event(access, "AAMkx")
 
 
-async def test_events_can_be_found_by_our_extended_property(provider, access) -> None:  # type: ignore[no-untyped-def]
-    created = await provider.create_event(access, provider.client_id_for(meta(), 1), entry(), meta())
-    auth = AccessAuth(access)
-    found = await provider.client.find_events_by_property(auth, graph_event.APPOINTMENT_PROPERTY, "ap-1")
-    assert [e.id for e in found] == [created.event_id]
-    assert graph_event.decode_meta(found[0].property_value(graph_event.META_PROPERTY)) is None  # not expanded
-    both = await provider.client.find_events_by_property(
-        auth, graph_event.APPOINTMENT_PROPERTY, "ap-1", expand=graph_event.OUR_PROPERTIES
-    )
-    assert graph_event.decode_meta(both[0].property_value(graph_event.META_PROPERTY)) == meta()
-    assert (
-        await provider.client.find_events_by_property(auth, graph_event.APPOINTMENT_PROPERTY, "other") == []
-    )
+async def test_a_throttled_answer_reaches_the_engine_once_with_its_retry_after(
+    provider, access, graph_emulator
+) -> None:  # type: ignore[no-untyped-def]
+    graph_emulator.control.add_fault(r"^/v1\.0/me/events", status=429, retry_after=7, count=1)
+    with pytest.raises(TransientProviderError) as caught:
+        await provider.create_event(access, provider.client_id_for(meta(), 1), entry(), meta())
+    assert caught.value.retry_after == 7.0 and caught.value.rate_limited
+    assert caught.value.reason == "TooManyRequests"
+    assert graph_emulator.control.call("GET", "/faults")["faults"][0]["hits"] == 1  # not retried in-line
+    assert graph_emulator.host_events() == []

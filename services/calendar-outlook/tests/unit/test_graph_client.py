@@ -1,9 +1,8 @@
-"""The Graph client over a mock transport: retries, Retry-After, 401 refresh, paging, limits."""
+"""The Graph transport over a mock transport: headers, one classification, no retries, limits."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Any
@@ -11,18 +10,21 @@ from typing import Any
 import httpx
 import pytest
 
-from calendar_outlook.adapters.graph.client import GraphClient, RetryConfig, StaticAuth
-from calendar_outlook.adapters.graph.errors import (
-    GraphApiError,
-    GraphErrorKind,
-    classify,
-    parse_error_body,
-    parse_retry_after,
-)
+from calendar_outlook.adapters.graph.client import GraphClient, error_for
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
+from calendar_sync.core import (
+    AccessTokenRejected,
+    EventNotFound,
+    PermissionMissing,
+    ProviderAccess,
+    ProviderError,
+    ProviderRejected,
+    SyncCursorInvalid,
+    TransientProviderError,
+)
 
 BASE = "https://graph.test"
-AUTH = StaticAuth("host@contoso.example", "t1")
+ACCESS = ProviderAccess("c1", "host@contoso.example", "t1", "t1")
 
 
 def graph_error(status: int, code: str, retry_after: str | None = None) -> httpx.Response:
@@ -31,166 +33,116 @@ def graph_error(status: int, code: str, retry_after: str | None = None) -> httpx
     return httpx.Response(status, json=body, headers=headers)
 
 
-def event_json(event_id: str = "AAMk1", **extra: Any) -> dict[str, Any]:
-    return {
-        "id": event_id,
-        "changeKey": "ck",
-        "subject": "Visit",
-        "start": {"dateTime": "2026-12-01T01:00:00.0000000", "timeZone": "UTC"},
-        "end": {"dateTime": "2026-12-01T02:00:00.0000000", "timeZone": "UTC"},
-        **extra,
-    }
+class Counting:
+    """A mock Graph answering with ``answer``, counting the requests it saw."""
+
+    def __init__(self, answer: Callable[[httpx.Request], httpx.Response]) -> None:
+        self.answer = answer
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        return self.answer(request)
 
 
-class Sleeps:
-    def __init__(self) -> None:
-        self.calls: list[float] = []
-
-    async def __call__(self, seconds: float) -> None:
-        self.calls.append(seconds)
-
-
-def make_client(
-    handler: Callable[[httpx.Request], Any], *, retry: RetryConfig | None = None, limit: int = 4
-) -> tuple[GraphClient, Sleeps]:
-    sleeps = Sleeps()
+def make_client(handler: Callable[[httpx.Request], Any], limit: int = 4) -> GraphClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    client = GraphClient(
-        http, base_url=BASE, limiter=MailboxLimiter(limit), retry=retry or RetryConfig(), sleep=sleeps
-    )
-    return client, sleeps
+    return GraphClient(http, base_url=BASE, limiter=MailboxLimiter(limit))
 
 
-async def test_create_event_sends_token_timezone_preference_and_body() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(201, json=event_json(transactionId="tx-1"))
-
-    client, _ = make_client(handler)
-    created = await client.create_event(AUTH, {"subject": "Visit", "transactionId": "tx-1"})
-    assert created.id == "AAMk1" and created.transaction_id == "tx-1"
-    request = seen[0]
+async def test_a_request_sends_the_token_the_utc_preference_and_the_body() -> None:
+    graph = Counting(lambda r: httpx.Response(201, json={"id": "AAMk1"}))
+    answer = await make_client(graph).request(ACCESS, "POST", "me/events", json={"transactionId": "tx-1"})
+    assert answer == {"id": "AAMk1"}
+    request = graph.requests[0]
     assert request.url == httpx.URL(f"{BASE}/v1.0/me/events")
     assert request.headers["authorization"] == "Bearer t1"
     assert request.headers["prefer"] == 'outlook.timezone="UTC"'
-    assert json.loads(request.content)["transactionId"] == "tx-1"
-    assert created.start is not None
-    assert created.start.as_utc() == dt.datetime(2026, 12, 1, 1, tzinfo=dt.UTC)
+    assert json.loads(request.content) == {"transactionId": "tx-1"}
 
 
-async def test_429_honours_retry_after_then_succeeds() -> None:
-    answers = [graph_error(429, "TooManyRequests", "3"), graph_error(503, "ServiceNotAvailable", "1")]
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        return answers.pop(0) if answers else httpx.Response(200, json=event_json())
-
-    client, sleeps = make_client(handler)
-    event = await client.get_event(AUTH, "AAMk1")
-    assert event is not None
-    assert sleeps.calls == [3.0, 1.0]
-    assert client.retries == 2
+async def test_an_empty_answer_is_an_empty_body() -> None:
+    assert await make_client(lambda r: httpx.Response(204)).request(ACCESS, "DELETE", "me/events/x") == {}
 
 
-async def test_retries_are_bounded() -> None:
-    calls = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        return graph_error(429, "TooManyRequests", "1")
-
-    client, _ = make_client(handler, retry=RetryConfig(max_attempts=3))
-    with pytest.raises(GraphApiError) as caught:
-        await client.get_event(AUTH, "x")
-    assert calls == 3
-    assert caught.value.kind is GraphErrorKind.THROTTLED and caught.value.retriable
-    assert caught.value.retry_after == 1.0
-
-
-async def test_a_long_retry_after_is_not_slept_inline() -> None:
-    client, sleeps = make_client(lambda r: graph_error(429, "TooManyRequests", "120"))
-    with pytest.raises(GraphApiError) as caught:
-        await client.get_event(AUTH, "x")
-    assert sleeps.calls == []
-    assert caught.value.retry_after == 120.0
+@pytest.mark.parametrize(
+    ("answer", "expected"),
+    [
+        (graph_error(429, "TooManyRequests", "3"), TransientProviderError),
+        (graph_error(503, "ServiceNotAvailable"), TransientProviderError),
+        (graph_error(401, "InvalidAuthenticationToken"), AccessTokenRejected),
+    ],
+)
+async def test_a_failed_answer_is_raised_at_once_never_retried_nor_refreshed(
+    answer: httpx.Response, expected: type[ProviderError]
+) -> None:
+    graph = Counting(lambda r: answer)
+    with pytest.raises(expected) as caught:
+        await make_client(graph).request(ACCESS, "GET", "me/events/x")
+    assert len(graph.requests) == 1
+    assert caught.value.status == answer.status_code
+    assert caught.value.reason == answer.json()["error"]["code"]
 
 
-async def test_single_attempt_mode_raises_at_once() -> None:
-    client, sleeps = make_client(lambda r: graph_error(503, "ServiceNotAvailable"), retry=RetryConfig(1))
-    with pytest.raises(GraphApiError) as caught:
-        await client.get_event(AUTH, "x")
-    assert caught.value.kind is GraphErrorKind.UNAVAILABLE
-    assert sleeps.calls == []
+async def test_a_429_carries_retry_after_for_the_engine() -> None:
+    with pytest.raises(TransientProviderError) as caught:
+        await make_client(lambda r: graph_error(429, "ApplicationThrottled", "120")).request(
+            ACCESS, "GET", "me"
+        )
+    assert caught.value.retry_after == 120.0 and caught.value.rate_limited
+    assert caught.value.message == "ApplicationThrottled!"
 
 
-async def test_network_errors_are_unavailable_and_retried() -> None:
-    calls = 0
+async def test_network_errors_are_transient() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused", request=request)
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise httpx.ConnectError("refused", request=request)
-        return httpx.Response(200, json=event_json())
-
-    client, sleeps = make_client(handler)
-    assert await client.get_event(AUTH, "x") is not None
-    assert len(sleeps.calls) == 1
+    with pytest.raises(TransientProviderError, match="ConnectError"):
+        await make_client(refuse).request(ACCESS, "GET", "me")
 
 
-class RefreshingAuth:
-    mailbox = "host@contoso.example"
-
-    def __init__(self) -> None:
-        self.refreshes = 0
-
-    async def access_token(self, *, refresh: bool = False) -> str:
-        if refresh:
-            self.refreshes += 1
-        return f"token-{self.refreshes}"
+def _failed(status: int, body: Any, path: str = "/v1.0/me/events/x") -> ProviderError:
+    request = httpx.Request("GET", f"{BASE}{path}")
+    if isinstance(body, str):
+        return error_for(httpx.Response(status, text=body, request=request))
+    return error_for(httpx.Response(status, json=body, request=request))
 
 
-async def test_401_refreshes_the_token_once_and_retries() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.headers["authorization"] == "Bearer token-0":
-            return graph_error(401, "InvalidAuthenticationToken")
-        return httpx.Response(200, json=event_json())
-
-    auth = RefreshingAuth()
-    client, _ = make_client(handler)
-    assert await client.get_event(auth, "x") is not None
-    assert auth.refreshes == 1
-
-
-async def test_401_after_refresh_is_raised_not_looped() -> None:
-    auth = RefreshingAuth()
-    client, _ = make_client(lambda r: graph_error(401, "InvalidAuthenticationToken"))
-    with pytest.raises(GraphApiError) as caught:
-        await client.get_event(auth, "x")
-    assert caught.value.kind is GraphErrorKind.UNAUTHORIZED
-    assert auth.refreshes == 1
-
-
-async def test_401_with_a_static_token_is_raised_at_once() -> None:
-    calls = 0
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal calls
-        calls += 1
-        return graph_error(401, "InvalidAuthenticationToken")
-
-    client, _ = make_client(handler)
-    with pytest.raises(GraphApiError):
-        await client.get_event(AUTH, "x")
-    assert calls == 1
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        (429, "TooManyRequests", TransientProviderError),
+        (500, "InternalServerError", TransientProviderError),
+        (401, "InvalidAuthenticationToken", AccessTokenRejected),
+        (404, "ErrorItemNotFound", EventNotFound),
+        (410, "resyncRequired", SyncCursorInvalid),
+        (410, "syncStateNotFound", SyncCursorInvalid),
+        (403, "ErrorAccessDenied", PermissionMissing),
+        (409, "ErrorIrresolvableConflict", ProviderRejected),
+        (400, "ErrorTimeIntervalTooBig", ProviderRejected),
+    ],
+)
+def test_graph_codes_are_classified_once_by_the_engine(
+    status: int, code: str, expected: type[ProviderError]
+) -> None:
+    error = _failed(status, {"error": {"code": code, "message": "m"}})
+    assert type(error) is expected and error.reason == code
 
 
-async def test_get_and_delete_treat_404_as_gone() -> None:
-    client, _ = make_client(lambda r: graph_error(404, "ErrorItemNotFound"))
-    assert await client.get_event(AUTH, "x") is None
-    assert await client.delete_event(AUTH, "x") is False
+def test_a_403_on_places_asks_for_admin_consent_and_elsewhere_for_the_calendar_grant() -> None:
+    places = _failed(403, {"error": {"code": "ErrorAccessDenied"}}, "/v1.0/places/microsoft.graph.roomlist")
+    assert isinstance(places, PermissionMissing)
+    assert places.code == "admin_consent_required" and "administrator" in places.message
+    calendar = _failed(403, {"error": {"code": "ErrorAccessDenied"}})
+    assert isinstance(calendar, PermissionMissing) and calendar.code == "calendar_permission_missing"
+    assert calendar.reason == "ErrorAccessDenied"
+
+
+def test_answers_without_a_graph_error_body_are_tolerated() -> None:
+    html = _failed(502, "<html>bad gateway</html>")
+    assert isinstance(html, TransientProviderError) and html.reason is None
+    assert html.message == "Graph answered 502"
+    assert isinstance(_failed(400, [1, 2]), ProviderRejected)
 
 
 async def test_concurrent_calls_on_one_mailbox_never_exceed_the_limit() -> None:
@@ -203,154 +155,21 @@ async def test_concurrent_calls_on_one_mailbox_never_exceed_the_limit() -> None:
         peak = max(peak, in_flight)
         await asyncio.sleep(0.005)
         in_flight -= 1
-        return httpx.Response(200, json=event_json())
+        return httpx.Response(200, json={})
 
-    client, _ = make_client(handler)
-    await asyncio.gather(*(client.get_event(AUTH, str(i)) for i in range(30)))
+    client = make_client(handler)
+    await asyncio.gather(*(client.request(ACCESS, "GET", f"me/events/{i}") for i in range(30)))
     assert peak == 4
 
 
-async def test_delta_follows_next_links_and_returns_the_delta_link() -> None:
-    pages = {
-        "first": {
-            "value": [event_json("a"), {"id": "gone", "@removed": {"reason": "deleted"}}],
-            "@odata.nextLink": f"{BASE}/v1.0/me/calendarView/delta?$skiptoken=s1",
-        },
-        "s1": {
-            "value": [event_json("b")],
-            "@odata.deltaLink": f"{BASE}/v1.0/me/calendarView/delta?$deltatoken=d1",
-        },
-    }
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        token = request.url.params.get("$skiptoken")
-        if token is None:
-            assert request.url.params["startDateTime"].endswith("Z")
-        return httpx.Response(200, json=pages[token or "first"])
-
-    client, _ = make_client(handler)
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    result = await client.calendar_delta(AUTH, start=start, end=start + dt.timedelta(days=30))
-    assert [e.id for e in result.changed] == ["a", "b"]
-    assert result.removed_ids == ["gone"]
-    assert result.delta_link.endswith("$deltatoken=d1")
-
-
-async def test_delta_resync_is_classified() -> None:
-    client, _ = make_client(lambda r: graph_error(410, "syncStateNotFound"))
-    with pytest.raises(GraphApiError) as caught:
-        await client.calendar_delta(AUTH, delta_link=f"{BASE}/v1.0/me/calendarView/delta?$deltatoken=old")
-    assert caught.value.kind is GraphErrorKind.RESYNC_REQUIRED
-
-
-async def test_links_to_other_hosts_are_refused() -> None:
-    client, _ = make_client(lambda r: httpx.Response(200, json={}))
-    with pytest.raises(ValueError, match="another host"):
-        await client.calendar_delta(AUTH, delta_link="https://evil.example/v1.0/me/calendarView/delta")
-
-
-async def test_get_schedule_chunks_twenty_addresses_per_call() -> None:
-    bodies: list[dict[str, Any]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content)
-        bodies.append(body)
-        return httpx.Response(
-            200,
-            json={
-                "value": [
-                    {"scheduleId": s, "availabilityView": "0", "scheduleItems": []} for s in body["schedules"]
-                ]
-            },
-        )
-
-    client, _ = make_client(handler)
-    start = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    addresses = [f"room{i}@contoso.example" for i in range(45)]
-    infos = await client.get_schedule(AUTH, addresses, start, start + dt.timedelta(hours=1))
-    assert [len(b["schedules"]) for b in bodies] == [20, 20, 5]
-    assert len(infos) == 45
-    assert bodies[0]["startTime"] == {"dateTime": "2026-01-01T00:00:00", "timeZone": "UTC"}
-    with pytest.raises(ValueError, match="62 days"):
-        await client.get_schedule(AUTH, addresses, start, start + dt.timedelta(days=62))
-
-
-async def test_room_lists_are_paged() -> None:
+async def test_pages_follow_next_links_on_the_graph_host_only() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.params.get("$skip") == "1":
-            return httpx.Response(
-                200, json={"value": [{"id": "2", "displayName": "B", "emailAddress": "b@x.com"}]}
-            )
-        return httpx.Response(
-            200,
-            json={
-                "value": [{"id": "1", "displayName": "A", "emailAddress": "a@x.com"}],
-                "@odata.nextLink": f"{BASE}/v1.0/places/microsoft.graph.roomlist?$top=1&$skip=1",
-            },
-        )
+            return httpx.Response(200, json={"value": [2]})
+        assert request.url.params["$top"] == "1"
+        return httpx.Response(200, json={"value": [1], "@odata.nextLink": f"{BASE}/v1.0/things?$skip=1"})
 
-    client, _ = make_client(handler)
-    lists = await client.list_room_lists(AUTH)
-    assert [r.email_address for r in lists] == ["a@x.com", "b@x.com"]
-
-
-async def test_subscription_create_renew_delete() -> None:
-    seen: list[tuple[str, str, dict[str, Any]]] = []
-    expiry = "2026-12-01T00:00:00Z"
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        body = json.loads(request.content) if request.content else {}
-        seen.append((request.method, request.url.path, body))
-        if request.method == "DELETE":
-            return httpx.Response(204)
-        return httpx.Response(200, json={"id": "sub-1", "clientState": "cs", "expirationDateTime": expiry})
-
-    client, _ = make_client(handler)
-    when = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
-    sub = await client.create_subscription(
-        AUTH, notification_url="https://me.example/notifications/outlook", client_state="cs", expiration=when
-    )
-    assert sub.id == "sub-1" and sub.expiration == when
-    await client.renew_subscription(AUTH, "sub-1", when)
-    assert await client.delete_subscription(AUTH, "sub-1") is True
-    method, path, body = seen[0]
-    assert (method, path) == ("POST", "/v1.0/subscriptions")
-    assert body["changeType"] == "created,updated,deleted" and body["resource"] == "me/events"
-    assert body["expirationDateTime"] == expiry and body["clientState"] == "cs"
-    assert seen[1][:2] == ("PATCH", "/v1.0/subscriptions/sub-1")
-    assert seen[2][:2] == ("DELETE", "/v1.0/subscriptions/sub-1")
-
-
-@pytest.mark.parametrize(
-    ("status", "code", "retry_after", "kind"),
-    [
-        (429, "TooManyRequests", 1.0, GraphErrorKind.THROTTLED),
-        (429, "ApplicationThrottled", None, GraphErrorKind.THROTTLED),
-        (503, "ServiceNotAvailable", 2.0, GraphErrorKind.THROTTLED),
-        (503, "ServiceNotAvailable", None, GraphErrorKind.UNAVAILABLE),
-        (500, "InternalServerError", None, GraphErrorKind.UNAVAILABLE),
-        (401, "InvalidAuthenticationToken", None, GraphErrorKind.UNAUTHORIZED),
-        (403, "ErrorAccessDenied", None, GraphErrorKind.FORBIDDEN),
-        (404, "ErrorItemNotFound", None, GraphErrorKind.NOT_FOUND),
-        (410, "resyncRequired", None, GraphErrorKind.RESYNC_REQUIRED),
-        (400, "syncStateNotFound", None, GraphErrorKind.RESYNC_REQUIRED),
-        (409, "ErrorIrresolvableConflict", None, GraphErrorKind.CONFLICT),
-        (400, "ErrorTimeIntervalTooBig", None, GraphErrorKind.INVALID),
-    ],
-)
-def test_classify(status: int, code: str, retry_after: float | None, kind: GraphErrorKind) -> None:
-    assert classify(status, parse_error_body({"error": {"code": code}}), retry_after) is kind
-
-
-def test_error_body_parsing_tolerates_junk() -> None:
-    assert parse_error_body("<html>").code == "UnknownError"
-    body = parse_error_body({"error": {"code": "X", "message": "m", "innerError": {"request-id": "r"}}})
-    assert (body.code, body.message, body.request_id) == ("X", "m", "r")
-
-
-def test_retry_after_forms() -> None:
-    assert parse_retry_after("7") == 7.0
-    assert parse_retry_after(None) is None
-    assert parse_retry_after("soon") is None
-    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC).timestamp()
-    assert parse_retry_after("Thu, 01 Jan 2026 00:00:05 GMT", now=now) == 5.0
+    client = make_client(handler)
+    assert [p["value"] async for p in client.pages(ACCESS, "things", {"$top": "1"})] == [[1], [2]]
+    with pytest.raises(ValueError, match="another host"):
+        await client.request(ACCESS, "GET", "https://evil.example/v1.0/me/calendarView/delta")

@@ -1,4 +1,4 @@
-"""Graph ↔ engine translation: event bodies, normalised events, error mapping."""
+"""Graph ↔ engine translation: event bodies, normalised events, and each endpoint's use."""
 
 from __future__ import annotations
 
@@ -9,24 +9,11 @@ from typing import Any
 import httpx
 import pytest
 
-from calendar_outlook.adapters.graph.client import GraphClient, RetryConfig
-from calendar_outlook.adapters.graph.errors import GraphApiError, GraphErrorBody, GraphErrorKind
+from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
-from calendar_outlook.adapters.graph.models import GraphEvent
-from calendar_outlook.adapters.graph_provider import (
-    GraphCalendarProvider,
-    to_provider_error,
-    to_provider_event,
-)
+from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.domain import graph_event
-from calendar_sync.core.errors import (
-    AccessTokenRejected,
-    EventNotFound,
-    PermissionMissing,
-    ProviderRejected,
-    SyncCursorInvalid,
-    TransientProviderError,
-)
+from calendar_sync.core.errors import EventNotFound, SyncCursorInvalid, TransientProviderError
 from calendar_sync.core.model import (
     CalendarEntry,
     EntryKind,
@@ -40,6 +27,8 @@ from visitor_common.events.appointments import RoomRef
 START = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=9)))
 META = EventMeta(appointment_id="ap-1", tenant_id="t1", appointment_version=3, entry_key="slot:a")
 ACCESS = ProviderAccess("c1", "host@contoso.example", "tok", "t1")
+BASE = "https://graph.test"
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
 
 def entry(room: bool = True, tentative: bool = True) -> CalendarEntry:
@@ -90,7 +79,7 @@ def test_html_bodies_are_compared_as_text() -> None:
     assert graph_event.body_text("text", " plain \n") == "plain"
 
 
-def test_to_provider_event_normalises_times_rooms_and_meta() -> None:
+def test_parse_event_normalises_times_rooms_and_meta() -> None:
     raw: dict[str, Any] = {
         "id": "AAMk1",
         "changeKey": "ck1",
@@ -111,51 +100,18 @@ def test_to_provider_event_normalises_times_rooms_and_meta() -> None:
             {"id": graph_event.META_PROPERTY, "value": graph_event.encode_meta(META)}
         ],
     }
-    event = to_provider_event(GraphEvent.model_validate(raw))
+    event = graph_event.parse_event(raw)
     assert event.start == START and event.end == START + dt.timedelta(hours=1)
     assert event.room_email == "room1@contoso.example" and event.room_response is RoomResponse.DECLINED
     assert event.tentative is True and event.etag == "ck1" and event.meta == META and not event.cancelled
-    removed = to_provider_event(GraphEvent.model_validate({"id": "x", "@removed": {"reason": "deleted"}}))
+    removed = graph_event.parse_event({"id": "x", "@removed": {"reason": "deleted"}})
     assert removed.cancelled
-
-
-def _error(
-    status: int, kind: GraphErrorKind, code: str = "X", retry_after: float | None = None
-) -> GraphApiError:
-    return GraphApiError(status, kind, GraphErrorBody(code, "msg"), retry_after=retry_after)
-
-
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (_error(429, GraphErrorKind.THROTTLED, "TooManyRequests", 2.0), TransientProviderError),
-        (_error(503, GraphErrorKind.UNAVAILABLE), TransientProviderError),
-        (_error(401, GraphErrorKind.UNAUTHORIZED), AccessTokenRejected),
-        (_error(404, GraphErrorKind.NOT_FOUND), EventNotFound),
-        (_error(410, GraphErrorKind.RESYNC_REQUIRED), SyncCursorInvalid),
-        (_error(403, GraphErrorKind.FORBIDDEN), PermissionMissing),
-        (_error(400, GraphErrorKind.INVALID), ProviderRejected),
-    ],
-)
-def test_error_mapping(error: GraphApiError, expected: type[Exception]) -> None:
-    mapped = to_provider_error(error)
-    assert isinstance(mapped, expected)
-    if isinstance(mapped, TransientProviderError) and error.status == 429:
-        assert mapped.retry_after == 2.0 and mapped.rate_limited
-
-
-def test_403_on_places_points_at_admin_consent() -> None:
-    mapped = to_provider_error(_error(403, GraphErrorKind.FORBIDDEN, "ErrorAccessDenied"), places=True)
-    assert isinstance(mapped, PermissionMissing)
-    assert mapped.code == "admin_consent_required" and "administrator" in mapped.message
-    calendar = to_provider_error(_error(403, GraphErrorKind.FORBIDDEN))
-    assert isinstance(calendar, PermissionMissing) and calendar.code == "calendar_permission_missing"
 
 
 def _provider(handler: Any) -> GraphCalendarProvider:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    client = GraphClient(http, base_url="https://graph.test", limiter=MailboxLimiter(4), retry=RetryConfig(1))
-    return GraphCalendarProvider(client)
+    client = GraphClient(http, base_url=BASE, limiter=MailboxLimiter(4))
+    return GraphCalendarProvider(client, clock=lambda: NOW)
 
 
 def test_it_is_an_engine_provider_with_push() -> None:
@@ -222,3 +178,143 @@ async def test_free_busy_maps_schedule_items_and_errors() -> None:
         (START, START + dt.timedelta(hours=1))
     ]
     assert busy["x@contoso.example"].error == "ErrorMailRecipientNotFound"
+
+
+def graph_error(status: int, code: str) -> httpx.Response:
+    return httpx.Response(status, json={"error": {"code": code, "message": f"{code}!"}})
+
+
+async def test_get_reads_our_properties_and_missing_events_are_none_or_not_found() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return graph_error(404, "ErrorItemNotFound")
+
+    provider = _provider(handler)
+    assert await provider.get_event(ACCESS, "AAMk/1") is None
+    assert seen[0].url.raw_path.startswith(b"/v1.0/me/events/AAMk%2F1?")
+    assert graph_event.META_PROPERTY in seen[0].url.params["$expand"]
+    with pytest.raises(EventNotFound) as caught:
+        await provider.delete_event(ACCESS, "AAMk1")
+    assert caught.value.reason == "ErrorItemNotFound"
+
+
+def _delta_event(event_id: str) -> dict[str, Any]:
+    return {"id": event_id, "subject": "Visit", "start": {"dateTime": "2026-01-02T01:00:00.0000000"}}
+
+
+async def test_delta_follows_next_links_and_returns_the_delta_link() -> None:
+    pages = {
+        "first": {
+            "value": [_delta_event("a"), {"id": "gone", "@removed": {"reason": "deleted"}}],
+            "@odata.nextLink": f"{BASE}/v1.0/me/calendarView/delta?$skiptoken=s1",
+        },
+        "s1": {
+            "value": [_delta_event("b")],
+            "@odata.deltaLink": f"{BASE}/v1.0/me/calendarView/delta?$deltatoken=d1",
+        },
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        token = request.url.params.get("$skiptoken")
+        if token is None:
+            assert request.url.params["startDateTime"] == "2025-12-25T00:00:00Z"
+            assert request.url.params["endDateTime"] == "2026-03-02T00:00:00Z"
+        return httpx.Response(200, json=pages[token or "first"])
+
+    page = await _provider(handler).list_changes(ACCESS, None)
+    assert [(e.event_id, e.cancelled) for e in page.events] == [("a", False), ("gone", True), ("b", False)]
+    assert page.events[0].start == dt.datetime(2026, 1, 2, 1, tzinfo=dt.UTC)
+    assert page.full and page.next_cursor is not None and page.next_cursor.endswith("$deltatoken=d1")
+
+
+@pytest.mark.parametrize("code", ["syncStateNotFound", "resyncRequired", "SyncStateInvalid"])
+async def test_a_gone_delta_link_asks_for_a_resync(code: str) -> None:
+    provider = _provider(lambda r: graph_error(410, code))
+    with pytest.raises(SyncCursorInvalid) as caught:
+        await provider.list_changes(ACCESS, f"{BASE}/v1.0/me/calendarView/delta?$deltatoken=old")
+    assert caught.value.reason == code
+
+
+async def test_free_busy_asks_twenty_addresses_per_call_in_ranges_under_62_days() -> None:
+    bodies: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        bodies.append(body)
+        return httpx.Response(
+            200, json={"value": [{"scheduleId": s, "scheduleItems": []} for s in body["schedules"]]}
+        )
+
+    addresses = [f"room{i}@contoso.example" for i in range(45)]
+    busy = await _provider(handler).free_busy(ACCESS, addresses, NOW, NOW + dt.timedelta(days=70))
+    assert [len(b["schedules"]) for b in bodies] == [20, 20, 5, 20, 20, 5]
+    assert bodies[0]["startTime"] == {"dateTime": "2026-01-01T00:00:00", "timeZone": "UTC"}
+    assert (
+        bodies[0]["endTime"]
+        == bodies[3]["startTime"]
+        == {"dateTime": "2026-03-03T00:00:00", "timeZone": "UTC"}
+    )
+    assert len(busy) == 45
+
+
+async def test_room_lists_are_paged_and_rooms_found_by_place_id() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/rooms"):
+            assert request.url.path == "/v1.0/places/b@x.com/microsoft.graph.roomlist/rooms"
+            room = {"id": "r", "emailAddress": "r@x.com", "displayName": "R", "floorNumber": 3, "capacity": 8}
+            return httpx.Response(200, json={"value": [room, {"id": "no-mail"}]})
+        if request.url.params.get("$skip") == "1":
+            return httpx.Response(
+                200, json={"value": [{"id": "2", "displayName": "B", "emailAddress": "b@x.com"}]}
+            )
+        return httpx.Response(
+            200,
+            json={
+                "value": [{"id": "1", "displayName": "A", "emailAddress": "a@x.com"}],
+                "@odata.nextLink": f"{BASE}/v1.0/places/microsoft.graph.roomlist?$top=1&$skip=1",
+            },
+        )
+
+    provider = _provider(handler)
+    assert [(g.id, g.name) for g in await provider.list_room_groups(ACCESS)] == [
+        ("a@x.com", "A"),
+        ("b@x.com", "B"),
+    ]
+    [room] = await provider.list_rooms(ACCESS, "2")
+    assert (room.email, room.group_id, room.floor, room.capacity) == ("r@x.com", "2", "3", 8)
+
+
+async def test_subscriptions_are_opened_renewed_in_place_and_stopped() -> None:
+    seen: list[tuple[str, str, dict[str, Any]]] = []
+    expiry = "2026-01-01T01:00:00.0000000Z"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content) if request.content else {}
+        seen.append((request.method, request.url.path, body))
+        if request.method == "DELETE":
+            return graph_error(404, "ResourceNotFound")  # already gone: fine
+        return httpx.Response(
+            200,
+            json={"id": "sub-1", "resource": "me/events", "clientState": "cs", "expirationDateTime": expiry},
+        )
+
+    provider = _provider(handler)
+    address = "https://me.example/notifications/outlook"
+    channel = await provider.open_channel(
+        ACCESS, channel_id="ignored", token="cs", address=address, ttl_seconds=3600
+    )
+    assert (channel.channel_id, channel.token, channel.resource_id) == ("sub-1", "cs", "me/events")
+    assert channel.expires_at == NOW + dt.timedelta(hours=1)
+    renewed = await provider.renew_channel(ACCESS, channel, 10**6)
+    assert renewed.token == "cs" and renewed.expires_at == channel.expires_at
+    await provider.stop_channel(ACCESS, channel)
+    method, path, body = seen[0]
+    assert (method, path) == ("POST", "/v1.0/subscriptions")
+    assert body["changeType"] == "created,updated,deleted" and body["resource"] == "me/events"
+    assert body["notificationUrl"] == body["lifecycleNotificationUrl"] == address
+    assert body["expirationDateTime"] == "2026-01-01T01:00:00Z" and body["clientState"] == "cs"
+    assert seen[1][:2] == ("PATCH", "/v1.0/subscriptions/sub-1")
+    assert seen[1][2] == {"expirationDateTime": "2026-01-07T23:50:00Z"}  # capped at Graph's 10070 minutes
+    assert seen[2][:2] == ("DELETE", "/v1.0/subscriptions/sub-1")

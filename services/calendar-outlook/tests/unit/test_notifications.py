@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from calendar_outlook.adapters.graph.client import GraphClient, RetryConfig
+from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import notifications_router
@@ -65,7 +65,7 @@ async def _monitor(graph: Graph) -> GraphDriftMonitor:
     store = InMemoryDocumentStore()
     http = httpx.AsyncClient(transport=httpx.MockTransport(graph))
     provider = GraphCalendarProvider(
-        GraphClient(http, base_url="https://graph.test", limiter=MailboxLimiter(), retry=RetryConfig(1))
+        GraphClient(http, base_url="https://graph.test", limiter=MailboxLimiter())
     )
 
     async def sink(topic: str, event: Any) -> None:
