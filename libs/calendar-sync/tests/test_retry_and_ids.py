@@ -41,6 +41,7 @@ from .conftest import FakeSleep
         (410, ["deleted"], EventNotFound),
         (410, ["fullSyncRequired"], SyncCursorInvalid),
         (400, ["badRequest"], ProviderRejected),
+        (409, ["ErrorIrresolvableConflict"], TransientProviderError),
     ],
 )
 def test_classification(status: int, reasons: list[str], expected: type) -> None:

@@ -24,6 +24,8 @@ from calendar_sync.core.errors import (
 )
 
 RATE_LIMIT_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+# Graph answers 409 ErrorIrresolvableConflict when two writes to one item race; the next try wins.
+RETRIABLE_CONFLICT_REASONS = frozenset({"ErrorIrresolvableConflict"})
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -54,8 +56,13 @@ def classify_http(
     reason_set = set(reasons)
     first = next(iter(sorted(reason_set)), None)
     text = message or f"provider answered {status}"
-    if status == 429 or status >= 500 or (status == 403 and reason_set & RATE_LIMIT_REASONS):
-        reason = next(iter(reason_set & RATE_LIMIT_REASONS), first)
+    if (
+        status == 429
+        or status >= 500
+        or (status == 403 and reason_set & RATE_LIMIT_REASONS)
+        or (status == 409 and reason_set & RETRIABLE_CONFLICT_REASONS)
+    ):
+        reason = next(iter(reason_set & (RATE_LIMIT_REASONS | RETRIABLE_CONFLICT_REASONS)), first)
         return TransientProviderError(text, status=status, reason=reason, retry_after=retry_after)
     if status == 401:
         return AccessTokenRejected(text, status=status, reason=first)
