@@ -118,7 +118,7 @@ def _failed(status: int, body: Any, path: str = "/v1.0/me/events/x") -> Provider
         (410, "resyncRequired", SyncCursorInvalid),
         (410, "syncStateNotFound", SyncCursorInvalid),
         (403, "ErrorAccessDenied", PermissionMissing),
-        (409, "ErrorIrresolvableConflict", ProviderRejected),
+        (409, "ErrorIrresolvableConflict", TransientProviderError),
         (400, "ErrorTimeIntervalTooBig", ProviderRejected),
     ],
 )
