@@ -94,13 +94,6 @@ class Connector:
         return bool(await self.broker.ping(timeout=2.0))
 
 
-def _extra_topics(settings: Settings) -> list[topics.TopicSpec]:
-    known = {t.name for t in topics.all_topics(1)}
-    base = [settings.appointments_topic, settings.connections_topic]
-    names = [*base, *(topics.retry_topic(t) for t in base), *(topics.dead_letter_topic(t) for t in base)]
-    return [topics.TopicSpec(n, settings.kafka_partitions) for n in names if n not in known]
-
-
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     if settings is None:
         return Settings(**overrides)
@@ -139,6 +132,7 @@ def build_connector(settings: Settings) -> Connector:
     monitor = DriftMonitor(
         engine,
         ConnectionSyncRepository(store.collection(CONNECTIONS_COLLECTION)),
+        push=provider,
         policy_for=settings.policy_for,
         push_address=push_address,
         channel_ttl_seconds=settings.push_channel_ttl_seconds,

@@ -24,7 +24,6 @@ from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_outlook.handlers.connections import connection_events_handler, subscribe_connection_events
-from calendar_outlook.service_layer.drift import GraphDriftMonitor
 from calendar_outlook.settings import Settings
 from calendar_sync.adapters.connections import ConnectionEventsHandler, watch_bound_connection
 from calendar_sync.adapters.kafka import broker_sinks, register_consumer, start_broker
@@ -32,6 +31,7 @@ from calendar_sync.adapters.router import availability_router
 from calendar_sync.core.drift import DriftPolicy
 from calendar_sync.engine.consumer import RedeliveryPolicy, SyncConsumer
 from calendar_sync.engine.engine import SyncEngine
+from calendar_sync.engine.monitor import DriftMonitor
 from calendar_sync.engine.retry import RetryPolicy
 from calendar_sync.engine.state import (
     APPLIED_COLLECTION,
@@ -66,7 +66,7 @@ class Components:
     statuses: StatusPublisher
     engine: SyncEngine
     consumer: SyncConsumer
-    monitor: GraphDriftMonitor
+    monitor: DriftMonitor
     connection_events: ConnectionEventsHandler
 
 
@@ -101,9 +101,11 @@ def build_components(settings: Settings, *, store: DocumentStore | None = None) 
         max_retry_after=settings.graph_max_retry_after_seconds,
     )
     engine = SyncEngine(provider, tokens, states, statuses, policy=policy)
-    monitor = GraphDriftMonitor(
+    monitor = DriftMonitor(
         engine,
         connections,
+        push=provider,
+        hooks=provider,  # Graph renews a subscription in place (PATCH)
         policy_for=lambda _tenant: DriftPolicy(settings.drift_policy),
         push_address=_push_address(settings),
         channel_ttl_seconds=settings.subscription_lifetime_minutes * 60,
