@@ -476,7 +476,7 @@ async def start_connector(
             "public_base_url": url,
             "jwks_url": f"{fake_auth.url}/.well-known/jwks.json",
             "drift_poll_seconds": 60.0,
-            "graph_backoff_base_seconds": 0.05,
+            "retry_base_seconds": 0.05,
             "redelivery_base_seconds": 0.5,
             # Tansu makes a group join wait half the session timeout.
             "kafka_session_timeout_ms": 2000,

@@ -13,6 +13,10 @@ first re-checks every applied event at the provider and rewrites drifted ones):
 
 Transient failures past the retry bound save the progress made, report ``failed`` (retriable)
 and return ``ApplyResult(retry_later=True)``: the consumer moves the message to the retry topic.
+
+For the drift monitor the engine offers ``applied_states``, ``observe`` (what changed at the
+provider) and ``judge_drift`` (report drift once, restore under the appointment's lock); a
+restore rewrites edited events through ``plan(..., rewrite=...)``.
 """
 
 from __future__ import annotations

@@ -13,12 +13,14 @@ from fastapi import APIRouter, Header, Response
 from calendar_sync.engine import DriftMonitor, Notice
 from visitor_common.web import ProblemError
 
+NOTIFICATION_PATH = "/notifications/google"
+
 
 def notifications_router(monitor: DriftMonitor) -> APIRouter:
     router = APIRouter(tags=["notifications"])
 
     @router.post(
-        "/notifications/google",
+        NOTIFICATION_PATH,
         status_code=204,
         summary="Google Calendar push notification",
         responses={403: {"description": "Unknown channel or wrong channel token"}},
