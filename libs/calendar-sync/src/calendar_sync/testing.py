@@ -8,7 +8,7 @@ import asyncio
 import inspect
 import itertools
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -70,6 +70,28 @@ async def wait_until(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"{what} did not happen within {within}s")
         await asyncio.sleep(interval)
+
+
+def partitions_per_instance(brokers: Iterable[Any], topic: str) -> list[int]:
+    """How many partitions of ``topic`` each connector instance (one FastStream Kafka broker
+    each) holds right now, over all its consumers of the topic."""
+    held = []
+    for broker in brokers:
+        count = 0
+        for subscriber in broker.subscribers:
+            if topic not in subscriber.topic_names_for_subscribe:
+                continue
+            consumers = getattr(subscriber, "consumer_subgroup", None) or [subscriber.consumer]
+            count += sum(len([tp for tp in c.assignment() if tp.topic == topic]) for c in consumers if c)
+        held.append(count)
+    return held
+
+
+def group_settled(brokers: Iterable[Any], topic: str, partitions: int) -> bool:
+    """Every instance holds some of ``topic``'s partitions and together they hold them all (the
+    consumer group has finished rebalancing onto all its members)."""
+    held = partitions_per_instance(brokers, topic)
+    return all(held) and sum(held) == partitions
 
 
 @dataclass

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from calendar_sync.testing import group_settled
+from visitor_common import topics
 from visitor_common.persistence import InMemoryDocumentStore
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -66,7 +68,9 @@ async def test_two_instances_split_the_work_without_duplicates(
     store = InMemoryDocumentStore()  # the database both instances share
     first = await start_connector(store=store, consumer_max_workers=3)
     second = await start_connector(store=store, consumer_max_workers=3)
-    await asyncio.sleep(2.5)  # let the group settle on 3 + 3 consumers
+    brokers = [c.components.broker for c in (first, second)]
+    partitions = first.components.settings.kafka_partitions
+    await h.until(lambda: group_settled(brokers, topics.OUTLOOK_APPOINTMENTS, partitions))
     conn = fake_auth.link(graph_emulator.world.host)
     snapshots = _snapshots(h, conn, 30)
     await asyncio.gather(*(h.publish_snapshot(producer, s) for s in snapshots))

@@ -109,6 +109,11 @@ class DriftMonitor:
     def push_enabled(self) -> bool:
         return self.push_address is not None and self.push is not None
 
+    @property
+    def syncing(self) -> bool:
+        """True while a triggered sync runs or is queued."""
+        return bool(self._running)
+
     # ------------------------------------------------------------ connections
 
     async def register(
