@@ -90,8 +90,8 @@ async def test_exhausted_retries_go_to_the_retry_topic_then_dead_letter(
     (retry,) = sinks.raw
     assert retry[0] == topics.retry_topic(topics.GOOGLE_APPOINTMENTS)
     assert retry[3][HEADER_ATTEMPT] == "1" and float(retry[3][HEADER_NOT_BEFORE]) == 1002.0
-    await consumer.handle(raw, key=b"appt-1", headers=retry[3], topic=retry[0])
+    await consumer.handle(raw, key=b"appt-1", headers=retry[3])
     assert sleep.waits[-1] == 2.0  # waited for not-before
     assert sinks.raw[-1][3][HEADER_ATTEMPT] == "2"
-    await consumer.handle(raw, key=b"appt-1", headers=sinks.raw[-1][3], topic=retry[0])
+    await consumer.handle(raw, key=b"appt-1", headers=sinks.raw[-1][3])
     assert len(sinks.dead) == 1 and "gave up" in sinks.dead[0][3]

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from calendar_sync.core import DriftPolicy, ProviderEvent, detect_drift
-from calendar_sync.engine import ConnectionSyncRepository, DriftMonitor, SyncEngine
-from calendar_sync.testing import FakeCalendarProvider, make_snapshot
+from calendar_sync.core import (
+    DriftPolicy,
+    EventNotFound,
+    ProviderAccess,
+    ProviderEvent,
+    PushChannel,
+    detect_drift,
+)
+from calendar_sync.engine import ConnectionSyncRepository, DriftMonitor, Notice, SyncEngine
+from calendar_sync.testing import FakeCalendarProvider, make_snapshot, wait_until
 from visitor_common.events import AppointmentStatus, DriftKind, SyncState
 
 from .conftest import Recorder
@@ -16,8 +25,13 @@ from .conftest import Recorder
 def monitor_for(
     engine: SyncEngine, repo: ConnectionSyncRepository, policy: DriftPolicy = DriftPolicy.REPORT
 ) -> DriftMonitor:
+    assert isinstance(engine.provider, FakeCalendarProvider)
     return DriftMonitor(
-        engine, repo, policy_for=lambda _t: policy, push_address="https://connector/notifications"
+        engine,
+        repo,
+        push=engine.provider,
+        policy_for=lambda _t: policy,
+        push_address="https://connector/notifications",
     )
 
 
@@ -111,12 +125,8 @@ async def test_push_channel_opened_and_genuine_notification_triggers_sync(
     (channel,) = fake_provider.channels.values()
     result = await engine.apply(make_snapshot(slots=1))
     fake_provider.delete_directly(result.event_ids["slot:s1"])
-    assert await monitor.handle_notification(channel.channel_id, channel.token, "exists")
-    for _ in range(50):
-        if recorder.statuses[-1].state is SyncState.DRIFTED:
-            break
-        await asyncio.sleep(0.01)
-    assert recorder.statuses[-1].state is SyncState.DRIFTED
+    assert await monitor.handle_notification(channel.channel_id, channel.token, Notice.CHANGED)
+    await wait_until(lambda: recorder.statuses[-1].state is SyncState.DRIFTED)
     await monitor.stop()
 
 
@@ -134,7 +144,7 @@ async def test_forged_notifications_change_nothing(
     calls = len(fake_provider.calls)
     assert not await monitor.handle_notification(channel.channel_id, "wrong-token")
     assert not await monitor.handle_notification("unknown-channel", channel.token)
-    await asyncio.sleep(0.02)
+    assert not monitor.syncing  # no sync was even scheduled
     assert len(fake_provider.calls) == calls
     assert monitor.forged_notifications == 2
     assert all(s.state is not SyncState.DRIFTED for s in recorder.statuses)
@@ -170,12 +180,11 @@ async def test_unlink_stops_the_channel_and_the_watch(
 async def test_channels_are_renewed_before_they_expire(
     engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
 ) -> None:
-    from datetime import UTC, datetime, timedelta
-
     now = [datetime.now(UTC)]
     monitor = DriftMonitor(
         engine,
         connection_repo,
+        push=fake_provider,
         push_address="https://connector/notifications",
         channel_ttl_seconds=3600,
         renew_before_seconds=600,
@@ -190,7 +199,7 @@ async def test_channels_are_renewed_before_they_expire(
     (second,) = fake_provider.channels.values()
     assert second.channel_id != first.channel_id and second.token != first.token
     assert not await monitor.handle_notification(first.channel_id, first.token)
-    assert await monitor.handle_notification(second.channel_id, second.token, "sync")
+    assert await monitor.handle_notification(second.channel_id, second.token, Notice.HANDSHAKE)
 
 
 async def test_a_room_declining_later_is_reported_once_as_room_unavailable(
@@ -251,3 +260,100 @@ async def test_concurrent_registrations_open_one_channel(
     stored = await connection_repo.get("conn-1")
     assert stored is not None and stored.channel_id is not None
     assert list(fake_provider.channels) == [stored.channel_id]  # no channel left orphaned
+
+
+class SlowRenewal:
+    """``ChannelHooks`` that renews in place, slowly (as over a network), counting overlaps."""
+
+    def __init__(self) -> None:
+        self.renewed = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def renew_channel(
+        self, access: ProviderAccess, channel: PushChannel, ttl_seconds: int
+    ) -> PushChannel:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.01)  # a network round trip: the other callers run meanwhile
+        self.in_flight -= 1
+        self.renewed += 1
+        return dataclasses.replace(channel, expires_at=datetime.now(UTC) + timedelta(seconds=ttl_seconds))
+
+
+async def expiring_channel(monitor: DriftMonitor, repo: ConnectionSyncRepository) -> PushChannel:
+    await monitor.register(connection_id="conn-1", tenant_id="tenant-1", account_email="host@example.com")
+    current = await repo.get("conn-1")
+    assert current is not None and current.channel_id is not None
+    soon = datetime.now(UTC) + timedelta(seconds=60)  # inside the renewal margin
+    await repo.save(current.model_copy(update={"channel_expires_at": soon}))
+    channel = (await repo.get("conn-1")).channel()  # type: ignore[union-attr]
+    assert channel is not None
+    return channel
+
+
+async def test_renewal_through_hooks_runs_under_the_channel_lock(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    """A poll and a lifecycle notification may renew together: one renewal at a time, and the
+    second sees the renewed channel instead of renewing it again."""
+    hooks = SlowRenewal()
+    monitor = DriftMonitor(
+        engine,
+        connection_repo,
+        push=fake_provider,
+        hooks=hooks,
+        push_address="https://connector/notifications",
+        renew_before_seconds=600,
+    )
+    channel = await expiring_channel(monitor, connection_repo)
+    await asyncio.gather(monitor.ensure_channel("conn-1"), monitor.ensure_channel("conn-1"))
+    assert (hooks.renewed, hooks.most_in_flight) == (1, 1)
+    assert await monitor.handle_notification(channel.channel_id, channel.token, Notice.REAUTHORIZE)
+    assert hooks.renewed == 2 and list(fake_provider.channels) == [channel.channel_id]  # renewed in place
+    stored = await connection_repo.get("conn-1")
+    assert stored is not None and stored.channel_expires_at is not None
+    assert stored.channel_expires_at > datetime.now(UTC) + timedelta(minutes=30)
+
+
+async def test_a_failed_renewal_opens_a_new_channel(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    class Gone:
+        async def renew_channel(self, access: ProviderAccess, channel: PushChannel, ttl: int) -> PushChannel:
+            raise EventNotFound("subscription not found", status=404)
+
+    monitor = DriftMonitor(
+        engine, connection_repo, push=fake_provider, hooks=Gone(), push_address="https://connector/n"
+    )
+    old = await expiring_channel(monitor, connection_repo)
+    await monitor.ensure_channel("conn-1")
+    stored = await connection_repo.get("conn-1")
+    assert stored is not None and stored.channel_id not in (None, old.channel_id)
+    assert stored.channel_id in fake_provider.channels
+
+
+async def test_lifecycle_notices_replace_the_channel_and_resync(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    (first,) = fake_provider.channels.values()
+    result = await engine.apply(make_snapshot(slots=1))
+    fake_provider.delete_directly(result.event_ids["slot:s1"])
+    # Without hooks (Google) re-authorising means a new channel; the old one is stopped.
+    assert await monitor.handle_notification(first.channel_id, first.token, Notice.REAUTHORIZE)
+    (second,) = fake_provider.channels.values()
+    assert second.channel_id != first.channel_id
+    assert not await monitor.handle_notification(first.channel_id, first.token, Notice.CHANGED)
+    # The provider dropped the channel: a new one is opened and the connection resynced.
+    fake_provider.channels.clear()
+    assert await monitor.handle_notification(second.channel_id, second.token, Notice.REMOVED)
+    (third,) = fake_provider.channels.values()
+    assert third.channel_id not in (first.channel_id, second.channel_id)
+    await wait_until(lambda: any(s.state is SyncState.DRIFTED for s in recorder.statuses))
+    assert monitor.lifecycle_handled == 2
+    await monitor.stop()

@@ -84,6 +84,14 @@ def test_unchanged_entries_need_nothing(snapshot_factory: Factory) -> None:
     assert plan(entries, applied_from(entries)).empty
 
 
+def test_rewrite_updates_unchanged_entries_drifted_at_the_provider(snapshot_factory: Factory) -> None:
+    entries = desired_entries(snapshot_factory(slots=2))
+    result = plan(entries, applied_from(entries), rewrite={"slot:s2"})
+    assert [(op.entry.key, op.applied.event_id) for op in result.updates] == [("slot:s2", "idslot:s2")]
+    assert result.creates == [] and result.deletes == []
+    assert plan(entries, applied_from(entries[:1]), rewrite={"slot:s2"}).creates[0].entry.key == "slot:s2"
+
+
 def test_recreating_a_released_entry_uses_the_next_generation(snapshot_factory: Factory) -> None:
     entries = desired_entries(snapshot_factory(slots=2))
     applied = applied_from(entries[:1])

@@ -26,28 +26,34 @@ How a connector plugs in
    ``SyncCursorInvalid``; ``PermissionMissing(code=...)`` for directory / consent problems).
    Do not retry, refresh or keep state in the provider: the engine does.
 
-2. Wire it (see ``calendar_google.bootstrap`` for a complete example)::
+2. Wire it (see ``calendar_google.bootstrap`` for a complete example); settings subclass
+   ``engine.settings.ConnectorSettings`` (one set of names for retries, redelivery, push,
+   drift and the auth service)::
 
        store = create_document_store(settings)
        tokens = AuthTokenClient(auth_url, client_id, client_secret, http=...)
        events_sink, raw_sink, dead_letter = broker_sinks(broker)
        statuses = StatusPublisher(events_sink, provider=Provider.OUTLOOK, source="calendar-outlook")
        states = AppliedStateRepository(store.collection(APPLIED_COLLECTION))
-       engine = SyncEngine(my_provider, tokens, states, statuses, policy=RetryPolicy(...))
+       engine = SyncEngine(my_provider, tokens, states, statuses, policy=settings.retry_policy())
        monitor = DriftMonitor(engine, ConnectionSyncRepository(store.collection(CONNECTIONS_COLLECTION)),
-                              policy_for=..., push_address=".../notifications/outlook")
+                              push=my_provider, hooks=None,  # or ChannelHooks: renew in place
+                              policy_for=settings.policy_for,
+                              push_address=settings.push_address("/notifications/outlook"))
        consumer = SyncConsumer(engine, provider=Provider.OUTLOOK, topic=topics.OUTLOOK_APPOINTMENTS,
                                raw_sink=raw_sink, dead_letter=dead_letter,
+                               redelivery=settings.redelivery_policy(),
                                on_snapshot=<await monitor.ensure_registered(...) for the binding>)
        register_consumer(broker, consumer, group_id="calendar-outlook")  # + "<group>.retry"
        app.include_router(availability_router(my_provider, tokens, principal_dependency(...)))
        # lifespan: await start_broker(broker)  (subscribers join their groups concurrently)
 
    Feed ``topics.CONNECTIONS`` events to ``monitor.register`` / ``monitor.deactivate``, call
-   ``monitor.handle_notification(channel_id, token)`` from your notification route, and
+   ``monitor.handle_notification(channel_id, token, Notice...)`` from your notification route
+   (mapping the provider's wording: change, handshake, lifecycle), and
    ``monitor.start(poll_seconds)`` / ``monitor.stop()`` in the lifespan.
-   ``testing.py`` has a Google-like ``FakeCalendarProvider``, ``FakeTokens`` and
-   ``make_snapshot`` for unit tests.
+   ``testing.py`` has a Google-like ``FakeCalendarProvider``, ``FakeTokens``,
+   ``make_snapshot`` and ``wait_until`` for tests.
 
 What the engine guarantees
 ==========================

@@ -1,13 +1,17 @@
 """An in-memory ``CalendarProvider`` (Google-like: client-chosen ids, deleted events kept as
-cancelled) and a fake ``TokenSource``, for the engine's tests and the connectors' unit tests."""
+cancelled) and a fake ``TokenSource``, for the engine's tests and the connectors' unit tests;
+``wait_until``, the one way their tests wait for an outcome."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import itertools
 from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from calendar_sync.core.errors import (
     AccessTokenRejected,
@@ -42,6 +46,52 @@ from visitor_common.events.appointments import (
 )
 
 BASE = datetime(2026, 12, 1, 1, 0, tzinfo=UTC)
+
+T = TypeVar("T")
+
+
+async def wait_until(
+    predicate: Callable[[], T | Awaitable[T]],
+    *,
+    within: float = 20.0,
+    interval: float = 0.02,
+    what: str = "the awaited outcome",
+) -> T:
+    """Poll ``predicate`` (sync or async) until it returns something truthy, and return that.
+
+    Tests wait on the outcome they expect, never for a fixed time: the deadline is generous
+    (a slow shared machine only makes a test slower, not red) and is no latency assertion."""
+    deadline = asyncio.get_running_loop().time() + within
+    while True:
+        result = predicate()
+        value = await result if inspect.isawaitable(result) else result
+        if value:
+            return value  # type: ignore[return-value]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} did not happen within {within}s")
+        await asyncio.sleep(interval)
+
+
+def partitions_per_instance(brokers: Iterable[Any], topic: str) -> list[int]:
+    """How many partitions of ``topic`` each connector instance (one FastStream Kafka broker
+    each) holds right now, over all its consumers of the topic."""
+    held = []
+    for broker in brokers:
+        count = 0
+        for subscriber in broker.subscribers:
+            if topic not in subscriber.topic_names_for_subscribe:
+                continue
+            consumers = getattr(subscriber, "consumer_subgroup", None) or [subscriber.consumer]
+            count += sum(len([tp for tp in c.assignment() if tp.topic == topic]) for c in consumers if c)
+        held.append(count)
+    return held
+
+
+def group_settled(brokers: Iterable[Any], topic: str, partitions: int) -> bool:
+    """Every instance holds some of ``topic``'s partitions and together they hold them all (the
+    consumer group has finished rebalancing onto all its members)."""
+    held = partitions_per_instance(brokers, topic)
+    return all(held) and sum(held) == partitions
 
 
 @dataclass

@@ -20,7 +20,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from calendar_google.adapters.google_api import GoogleCalendarProvider, provider_http_client
-from calendar_google.api.notifications import notifications_router
+from calendar_google.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_google.handlers.connections import subscribe_connection_events
 from calendar_google.settings import Settings
 from calendar_sync.adapters import (
@@ -38,8 +38,6 @@ from calendar_sync.engine import (
     AuthTokenClient,
     ConnectionSyncRepository,
     DriftMonitor,
-    RedeliveryPolicy,
-    RetryPolicy,
     StatusPublisher,
     SyncConsumer,
     SyncEngine,
@@ -94,13 +92,6 @@ class Connector:
         return bool(await self.broker.ping(timeout=2.0))
 
 
-def _extra_topics(settings: Settings) -> list[topics.TopicSpec]:
-    known = {t.name for t in topics.all_topics(1)}
-    base = [settings.appointments_topic, settings.connections_topic]
-    names = [*base, *(topics.retry_topic(t) for t in base), *(topics.dead_letter_topic(t) for t in base)]
-    return [topics.TopicSpec(n, settings.kafka_partitions) for n in names if n not in known]
-
-
 def _settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
     if settings is None:
         return Settings(**overrides)
@@ -126,36 +117,24 @@ def build_connector(settings: Settings) -> Connector:
         tokens,
         AppliedStateRepository(store.collection(APPLIED_COLLECTION)),
         StatusPublisher(event_sink, provider=Provider.GOOGLE, source=SOURCE),
-        policy=RetryPolicy(
-            max_attempts=settings.retry_max_attempts,
-            base_delay=settings.retry_base_seconds,
-            max_delay=settings.retry_max_delay_seconds,
-            max_retry_after=settings.retry_max_retry_after_seconds,
-        ),
-    )
-    push_address = (
-        f"{settings.public_base_url.rstrip('/')}/notifications/google" if settings.public_base_url else None
+        policy=settings.retry_policy(),
     )
     monitor = DriftMonitor(
         engine,
         ConnectionSyncRepository(store.collection(CONNECTIONS_COLLECTION)),
+        push=provider,
         policy_for=settings.policy_for,
-        push_address=push_address,
+        push_address=settings.push_address(NOTIFICATION_PATH),
         channel_ttl_seconds=settings.push_channel_ttl_seconds,
         renew_before_seconds=settings.push_renew_before_seconds,
     )
-
     consumer = SyncConsumer(
         engine,
         provider=Provider.GOOGLE,
         topic=settings.appointments_topic,
         raw_sink=raw_sink,
         dead_letter=dead_letter,
-        redelivery=RedeliveryPolicy(
-            max_redeliveries=settings.max_redeliveries,
-            base_delay=settings.redelivery_base_seconds,
-            max_delay=settings.redelivery_max_seconds,
-        ),
+        redelivery=settings.redelivery_policy(),
         on_snapshot=watch_bound_connection(monitor),
     )
     register_consumer(

@@ -26,6 +26,7 @@ from faststream.kafka import KafkaBroker
 
 from calendar_google.bootstrap import Connector, create_app
 from calendar_google.settings import Settings
+from calendar_sync.testing import wait_until
 from devstack.tansu import free_port
 from provider_emulators.core.server import EmulatorServer
 from provider_emulators.google.app import create_app as create_emulator_app
@@ -411,13 +412,15 @@ class Harness:
                     self.statuses.append(data)
 
     async def wait_for(self, predicate: Any, timeout: float = 20.0) -> list[CalendarSyncStatusReported]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        async def met() -> bool:
             await self.poll_statuses()
-            if predicate(self.statuses):
-                return self.statuses
-            await asyncio.sleep(0.02)
-        raise AssertionError(f"condition not met in {timeout}s; statuses: {self.statuses[-10:]}")
+            return bool(predicate(self.statuses))
+
+        try:
+            await wait_until(met, within=timeout)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; statuses: {self.statuses[-10:]}") from None
+        return self.statuses
 
     def latest(self, appointment_id: str) -> CalendarSyncStatusReported | None:
         found = [s for s in self.statuses if s.appointment_id == appointment_id]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
+from calendar_sync.testing import wait_until
 from visitor_common.events import SyncFailureReason, SyncState
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -49,7 +49,7 @@ async def test_exhausted_retries_go_through_the_retry_topic_and_end_synced(harne
 async def test_a_late_retry_of_an_older_version_changes_nothing(harness: Any) -> None:
     from visitor_common.events import AppointmentConfirmed, AppointmentStatus
 
-    await harness.start_connector(push=False, retry_max_attempts=2, redelivery_base_seconds=0.5)
+    connector = await harness.start_connector(push=False, retry_max_attempts=2, redelivery_base_seconds=0.5)
     conn = harness.connection()
     harness.control.add_fault(r"^/calendar/v3/calendars/[^/]+/events$", method="POST", status=503, count=2)
     appt = f"{harness.run_id}-order"
@@ -61,7 +61,9 @@ async def test_a_late_retry_of_an_older_version_changes_nothing(harness: Any) ->
     await harness.wait_for(
         lambda s: any(x.appointment_id == appt and x.appointment_version == 2 for x in s), timeout=10
     )
-    await asyncio.sleep(1.5)  # the retried v1 arrives after v2 and must change nothing
+    # The retried v1 arrives after v2 and must change nothing: wait until it was handled
+    # (redelivered and skipped as older) rather than for a fixed time.
+    await wait_until(lambda: connector.consumer.stats.skipped >= 1, what="the late v1 retry")
     await harness.poll_statuses()
     mine = [(s.appointment_version, s.state) for s in harness.statuses if s.appointment_id == appt]
     assert mine == [(1, SyncState.FAILED), (2, SyncState.SYNCED)]

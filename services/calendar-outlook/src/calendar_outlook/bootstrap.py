@@ -24,15 +24,13 @@ from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_outlook.handlers.connections import connection_events_handler, subscribe_connection_events
-from calendar_outlook.service_layer.drift import GraphDriftMonitor
 from calendar_outlook.settings import Settings
 from calendar_sync.adapters.connections import ConnectionEventsHandler, watch_bound_connection
 from calendar_sync.adapters.kafka import broker_sinks, register_consumer, start_broker
-from calendar_sync.adapters.router import availability_router
-from calendar_sync.core.drift import DriftPolicy
-from calendar_sync.engine.consumer import RedeliveryPolicy, SyncConsumer
+from calendar_sync.adapters.router import DirectoryCache, availability_router
+from calendar_sync.engine.consumer import SyncConsumer
 from calendar_sync.engine.engine import SyncEngine
-from calendar_sync.engine.retry import RetryPolicy
+from calendar_sync.engine.monitor import DriftMonitor
 from calendar_sync.engine.state import (
     APPLIED_COLLECTION,
     CONNECTIONS_COLLECTION,
@@ -66,7 +64,7 @@ class Components:
     statuses: StatusPublisher
     engine: SyncEngine
     consumer: SyncConsumer
-    monitor: GraphDriftMonitor
+    monitor: DriftMonitor
     connection_events: ConnectionEventsHandler
 
 
@@ -77,7 +75,7 @@ def _graph_http(settings: Settings) -> httpx.AsyncClient:
         context.load_verify_locations(cafile=str(settings.provider_ca_file))
         verify = context
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=50)
-    return httpx.AsyncClient(verify=verify, timeout=settings.graph_timeout_seconds, limits=limits)
+    return httpx.AsyncClient(verify=verify, timeout=settings.provider_timeout_seconds, limits=limits)
 
 
 def build_components(settings: Settings, *, store: DocumentStore | None = None) -> Components:
@@ -94,19 +92,16 @@ def build_components(settings: Settings, *, store: DocumentStore | None = None) 
     connections = ConnectionSyncRepository(store.collection(CONNECTIONS_COLLECTION))
     event_sink, raw_sink, dead_letter = broker_sinks(broker)
     statuses = StatusPublisher(event_sink, provider=Provider.OUTLOOK, source=SOURCE)
-    policy = RetryPolicy(
-        max_attempts=settings.graph_max_attempts,
-        base_delay=settings.graph_backoff_base_seconds,
-        max_retry_after=settings.graph_max_retry_after_seconds,
-    )
-    engine = SyncEngine(provider, tokens, states, statuses, policy=policy)
-    monitor = GraphDriftMonitor(
+    engine = SyncEngine(provider, tokens, states, statuses, policy=settings.retry_policy())
+    monitor = DriftMonitor(
         engine,
         connections,
-        policy_for=lambda _tenant: DriftPolicy(settings.drift_policy),
-        push_address=_push_address(settings),
-        channel_ttl_seconds=settings.subscription_lifetime_minutes * 60,
-        renew_before_seconds=settings.subscription_renew_margin_minutes * 60,
+        push=provider,
+        hooks=provider,  # Graph renews a subscription in place (PATCH)
+        policy_for=settings.policy_for,
+        push_address=settings.push_address(NOTIFICATION_PATH),
+        channel_ttl_seconds=settings.push_channel_ttl_seconds,
+        renew_before_seconds=settings.push_renew_before_seconds,
     )
     consumer = SyncConsumer(
         engine,
@@ -114,9 +109,7 @@ def build_components(settings: Settings, *, store: DocumentStore | None = None) 
         topic=topics.OUTLOOK_APPOINTMENTS,
         raw_sink=raw_sink,
         dead_letter=dead_letter,
-        redelivery=RedeliveryPolicy(
-            max_redeliveries=settings.max_redeliveries, base_delay=settings.redelivery_base_seconds
-        ),
+        redelivery=settings.redelivery_policy(),
         on_snapshot=watch_bound_connection(monitor),
     )
     handler = connection_events_handler(monitor, tokens)
@@ -124,12 +117,6 @@ def build_components(settings: Settings, *, store: DocumentStore | None = None) 
         settings, broker, store, graph_http, limiter, graph, provider, tokens, states, connections,
         statuses, engine, consumer, monitor, handler,
     )  # fmt: skip
-
-
-def _push_address(settings: Settings) -> str | None:
-    if not settings.public_base_url or not settings.drift_push_enabled:
-        return None
-    return settings.public_base_url.rstrip("/") + NOTIFICATION_PATH
 
 
 def _subscribe(c: Components) -> None:
@@ -181,6 +168,10 @@ def create_app(
     )
     current_principal = principal_dependency(lambda: verifier)
     app.include_router(health_router(settings.service_name, {"kafka": lambda: c.broker.ping(2.0)}))
-    app.include_router(availability_router(c.provider, c.tokens, current_principal))
+    app.include_router(
+        availability_router(
+            c.provider, c.tokens, current_principal, cache=DirectoryCache(settings.directory_cache_seconds)
+        )
+    )
     app.include_router(notifications_router(c.monitor))
     return app

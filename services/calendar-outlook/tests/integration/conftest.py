@@ -21,6 +21,7 @@ import uvicorn
 from fastapi import FastAPI, Form, Request
 from fastapi.responses import JSONResponse
 
+from calendar_sync.testing import wait_until
 from provider_emulators.core.server import EmulatorServer
 from provider_emulators.microsoft.app import create_app as create_ms_app
 from provider_emulators.microsoft.testing import (
@@ -476,7 +477,7 @@ async def start_connector(
             "public_base_url": url,
             "jwks_url": f"{fake_auth.url}/.well-known/jwks.json",
             "drift_poll_seconds": 60.0,
-            "graph_backoff_base_seconds": 0.05,
+            "retry_base_seconds": 0.05,
             "redelivery_base_seconds": 0.5,
             # Tansu makes a group join wait half the session timeout.
             "kafka_session_timeout_ms": 2000,
@@ -615,13 +616,9 @@ def ours(events: list[dict[str, Any]], appointment_id: str) -> list[dict[str, An
     return [e for e in events if value(e) == appointment_id]
 
 
-async def until(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> None:
-    """Poll a (sync) predicate on the loop until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError("condition not met in time")
-        await asyncio.sleep(interval)
+async def until(predicate: Any, timeout: float = 20.0) -> Any:
+    """Poll a (sync or async) predicate until it holds (``calendar_sync.testing.wait_until``)."""
+    return await wait_until(predicate, within=timeout)
 
 
 @pytest.fixture

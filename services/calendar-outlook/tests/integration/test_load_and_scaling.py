@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from calendar_sync.testing import group_settled
+from visitor_common import topics
 from visitor_common.persistence import InMemoryDocumentStore
 
 pytestmark = [pytest.mark.broker, pytest.mark.e2e]
@@ -42,7 +44,7 @@ async def test_a_429_storm_ends_synced_with_one_event_each_and_at_most_four_in_f
     control = graph_emulator.control
     control.settings(enforce_mailbox_concurrency=True, graph_latency_ms=15)
     control.add_fault(r"^/v1\.0/", status=429, retry_after=1, probability=0.3, seed=7)
-    connector = await start_connector(graph_max_attempts=8)
+    connector = await start_connector(retry_max_attempts=8)
     conn = fake_auth.link(graph_emulator.world.host)
     snapshots = _snapshots(h, conn, LOAD)
     await asyncio.gather(*(h.publish_snapshot(producer, s) for s in snapshots))
@@ -66,7 +68,9 @@ async def test_two_instances_split_the_work_without_duplicates(
     store = InMemoryDocumentStore()  # the database both instances share
     first = await start_connector(store=store, consumer_max_workers=3)
     second = await start_connector(store=store, consumer_max_workers=3)
-    await asyncio.sleep(2.5)  # let the group settle on 3 + 3 consumers
+    brokers = [c.components.broker for c in (first, second)]
+    partitions = first.components.settings.kafka_partitions
+    await h.until(lambda: group_settled(brokers, topics.OUTLOOK_APPOINTMENTS, partitions))
     conn = fake_auth.link(graph_emulator.world.host)
     snapshots = _snapshots(h, conn, 30)
     await asyncio.gather(*(h.publish_snapshot(producer, s) for s in snapshots))

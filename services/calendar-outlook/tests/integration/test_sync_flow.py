@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ pytestmark = [pytest.mark.broker, pytest.mark.e2e]
 async def test_holds_confirmation_redelivery_and_cancellation(
     start_connector: Any, fake_auth: Any, graph_emulator: Any, producer: Any, statuses: Any, h: Any
 ) -> None:
-    await start_connector()
+    connector = await start_connector()
     world = graph_emulator.world
     conn = fake_auth.link(world.host)
     room1, room2 = world.rooms[0], world.rooms[1]
@@ -68,7 +67,9 @@ async def test_holds_confirmation_redelivery_and_cancellation(
         n for k, n in before.items() if k.startswith(("POST /v1.0/me/events", "PATCH"))
     )
     assert writes == 0  # the stale v1 did not re-create holds; v3 only deleted
-    await asyncio.sleep(0.5)  # drift syncs triggered by our own writes' notifications
+    # Drift syncs triggered by our own writes' notifications: wait until they are done.
+    monitor = connector.components.monitor
+    await h.until(lambda: monitor.notifications >= 1 and not monitor.syncing)
     assert [s for s in statuses.by_appointment[ap] if s.state.value == "drifted"] == []
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any
@@ -13,8 +14,9 @@ from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import notifications_router
-from calendar_outlook.service_layer.drift import GraphDriftMonitor, GraphNotification
+from calendar_outlook.service_layer.drift import GraphNotification, handle_graph_notification
 from calendar_sync.engine.engine import SyncEngine
+from calendar_sync.engine.monitor import DriftMonitor
 from calendar_sync.engine.state import (
     AppliedStateRepository,
     ConnectionSync,
@@ -40,13 +42,16 @@ class Tokens:
 
 
 class Graph:
-    """A mock Graph that records calls."""
+    """A mock Graph that records calls; a PATCH takes a network round trip (``patch_delay``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, patch_delay: float = 0.0) -> None:
         self.calls: list[tuple[str, str]] = []
+        self.patch_delay = patch_delay
 
-    def __call__(self, request: httpx.Request) -> httpx.Response:
+    async def __call__(self, request: httpx.Request) -> httpx.Response:
         self.calls.append((request.method, request.url.path))
+        if request.method == "PATCH" and self.patch_delay:
+            await asyncio.sleep(self.patch_delay)  # other callers run meanwhile
         if request.url.path.startswith("/v1.0/subscriptions"):
             expiry = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
             return httpx.Response(
@@ -61,7 +66,7 @@ class Graph:
         )
 
 
-async def _monitor(graph: Graph) -> GraphDriftMonitor:
+async def _monitor(graph: Graph) -> DriftMonitor:
     store = InMemoryDocumentStore()
     http = httpx.AsyncClient(transport=httpx.MockTransport(graph))
     provider = GraphCalendarProvider(
@@ -88,7 +93,9 @@ async def _monitor(graph: Graph) -> GraphDriftMonitor:
             channel_expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=2),
         )
     )
-    return GraphDriftMonitor(engine, repo, push_address="https://me.example/notifications/outlook")
+    return DriftMonitor(
+        engine, repo, push=provider, hooks=provider, push_address="https://me.example/notifications/outlook"
+    )
 
 
 async def test_wrong_or_missing_client_state_and_unknown_subscriptions_are_rejected() -> None:
@@ -100,14 +107,14 @@ async def test_wrong_or_missing_client_state_and_unknown_subscriptions_are_rejec
         GraphNotification("sub-unknown", SECRET, change_type="updated"),
         GraphNotification("sub-1", "wrong", lifecycle_event="subscriptionRemoved"),
     ):
-        assert await monitor.handle_graph_notification(note) is False
+        assert await handle_graph_notification(monitor, note) is False
     assert monitor.forged_notifications == 4 and graph.calls == []
 
 
 async def test_a_genuine_change_triggers_a_delta_sync() -> None:
     graph = Graph()
     monitor = await _monitor(graph)
-    assert await monitor.handle_graph_notification(GraphNotification("sub-1", SECRET, change_type="updated"))
+    assert await handle_graph_notification(monitor, GraphNotification("sub-1", SECRET, change_type="updated"))
     await monitor.stop()  # waits for nothing; the sync task ran or was cancelled
     assert monitor.notifications == 1
 
@@ -115,8 +122,8 @@ async def test_a_genuine_change_triggers_a_delta_sync() -> None:
 async def test_reauthorization_required_renews_in_place() -> None:
     graph = Graph()
     monitor = await _monitor(graph)
-    assert await monitor.handle_graph_notification(
-        GraphNotification("sub-1", SECRET, lifecycle_event="reauthorizationRequired")
+    assert await handle_graph_notification(
+        monitor, GraphNotification("sub-1", SECRET, lifecycle_event="reauthorizationRequired")
     )
     assert graph.calls == [("PATCH", "/v1.0/subscriptions/sub-1")]
     stored = await monitor.connections.get("c1")
@@ -126,8 +133,8 @@ async def test_reauthorization_required_renews_in_place() -> None:
 async def test_subscription_removed_opens_a_new_subscription() -> None:
     graph = Graph()
     monitor = await _monitor(graph)
-    assert await monitor.handle_graph_notification(
-        GraphNotification("sub-1", SECRET, lifecycle_event="subscriptionRemoved")
+    assert await handle_graph_notification(
+        monitor, GraphNotification("sub-1", SECRET, lifecycle_event="subscriptionRemoved")
     )
     assert ("POST", "/v1.0/subscriptions") in graph.calls
     stored = await monitor.connections.get("c1")
@@ -144,6 +151,23 @@ async def test_expiring_subscriptions_are_renewed_with_patch() -> None:
     await monitor.connections.save(current.model_copy(update={"channel_expires_at": soon}))
     await monitor.ensure_channel("c1")
     assert graph.calls == [("PATCH", "/v1.0/subscriptions/sub-1")]
+
+
+async def test_concurrent_renewals_patch_the_subscription_once() -> None:
+    """A poll and a ``reauthorizationRequired`` may renew together; renewals share the lock that
+    opening a channel holds, so the second sees the renewed subscription."""
+    graph = Graph(patch_delay=0.02)
+    monitor = await _monitor(graph)
+    current = await monitor.connections.get("c1")
+    assert current is not None
+    soon = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    await monitor.connections.save(current.model_copy(update={"channel_expires_at": soon}))
+    await asyncio.gather(monitor.ensure_channel("c1"), monitor.poll_once())
+    assert graph.calls.count(("PATCH", "/v1.0/subscriptions/sub-1")) == 1
+    assert [c for c in graph.calls if c[1].startswith("/v1.0/subscriptions")] == [
+        ("PATCH", "/v1.0/subscriptions/sub-1")
+    ]
+    await monitor.stop()
 
 
 async def test_route_answers_validation_and_accepts_batches() -> None:

@@ -42,7 +42,7 @@ def broker_sinks(broker: KafkaBroker) -> tuple[EventSink, RawSink, DeadLetterSin
     return events, raw, dead
 
 
-def _record_handler(consumer: SyncConsumer, topic: str) -> Callable[[KafkaMessage], Awaitable[None]]:
+def _record_handler(consumer: SyncConsumer) -> Callable[[KafkaMessage], Awaitable[None]]:
     """The subscriber function: only the message is injected (no body parameter, so FastStream
     neither decodes nor validates the value; the engine parses the CloudEvent itself)."""
 
@@ -52,7 +52,6 @@ def _record_handler(consumer: SyncConsumer, topic: str) -> Callable[[KafkaMessag
             raw_body(msg.body),
             key=key if isinstance(key, bytes) else None,
             headers=decode_headers(msg.headers),
-            topic=topic,
         )
 
     return on_record
@@ -97,4 +96,4 @@ def register_consumer(
             heartbeat_interval_ms=heartbeat_interval_ms,
             session_timeout_ms=session_timeout_ms,
         )
-        subscriber(_record_handler(consumer, topic))
+        subscriber(_record_handler(consumer))

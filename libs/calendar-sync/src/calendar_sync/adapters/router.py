@@ -82,9 +82,6 @@ class DirectoryCache:
             self._entries[tenant_id] = _Cached(groups, rooms, self._clock() + self._ttl)
             return groups, rooms
 
-    def clear(self) -> None:
-        self._entries.clear()
-
 
 def availability_router(
     provider: CalendarProvider,

@@ -41,7 +41,7 @@ from calendar_sync.core.model import (
     SyncPlan,
     UpdateOp,
 )
-from calendar_sync.core.planner import desired_entries, entry_key, plan, plan_for
+from calendar_sync.core.planner import desired_entries, entry_key, plan
 from calendar_sync.core.provider import CalendarProvider, SupportsPush
 
 __all__ = [
@@ -86,6 +86,5 @@ __all__ = [
     "is_base32hex_id",
     "parse_retry_after",
     "plan",
-    "plan_for",
     "transaction_id",
 ]

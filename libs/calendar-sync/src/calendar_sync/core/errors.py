@@ -68,15 +68,6 @@ class ProviderRejected(ProviderError):
     """Any other 4xx: retrying will not help."""
 
 
-class RoomDeclined(ProviderError):
-    """The room (a resource attendee) declined the event."""
-
-    def __init__(self, room_email: str, entry_key: str) -> None:
-        super().__init__(f"The room {room_email} declined the booking", reason="declined")
-        self.room_email = room_email
-        self.entry_key = entry_key
-
-
 # ---------------------------------------------------------------- auth service
 
 

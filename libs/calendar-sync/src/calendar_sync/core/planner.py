@@ -11,6 +11,8 @@ Rules (SPEC section 3):
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from calendar_sync.core.errors import InvalidSnapshot
 from calendar_sync.core.model import (
     AppliedState,
@@ -73,9 +75,13 @@ def desired_entries(snapshot: AppointmentSnapshot) -> list[CalendarEntry]:
     return [_entry(snapshot, slot, EntryKind.HOLD) for slot in snapshot.candidates]
 
 
-def plan(desired: list[CalendarEntry], applied: AppliedState) -> SyncPlan:
+def plan(desired: list[CalendarEntry], applied: AppliedState, *, rewrite: Collection[str] = ()) -> SyncPlan:
     """Diff desired entries against what was applied: create missing keys (next generation),
-    update keys whose content changed, delete keys no longer wanted."""
+    update keys whose content changed, delete keys no longer wanted.
+
+    ``rewrite`` names keys to update even when the applied content equals the desired one:
+    their provider events were edited behind our back (drift), so what we applied is no longer
+    what the calendar shows."""
     wanted = {entry.key: entry for entry in desired}
     creates = [
         CreateOp(entry, applied.next_generation(key))
@@ -85,11 +91,8 @@ def plan(desired: list[CalendarEntry], applied: AppliedState) -> SyncPlan:
     updates = [
         UpdateOp(entry, applied.entries[key])
         for key, entry in wanted.items()
-        if key in applied.entries and applied.entries[key].entry.content() != entry.content()
+        if key in applied.entries
+        and (key in rewrite or applied.entries[key].entry.content() != entry.content())
     ]
     deletes = [DeleteOp(applied.entries[key]) for key in sorted(applied.entries) if key not in wanted]
     return SyncPlan(creates=creates, updates=updates, deletes=deletes)
-
-
-def plan_for(snapshot: AppointmentSnapshot, applied: AppliedState) -> SyncPlan:
-    return plan(desired_entries(snapshot), applied)

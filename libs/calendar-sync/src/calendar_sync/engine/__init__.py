@@ -5,7 +5,7 @@ broker and the web only through the small sinks and callables that ``adapters`` 
 
 from calendar_sync.engine.consumer import ConsumerStats, RedeliveryPolicy, SyncConsumer
 from calendar_sync.engine.engine import ApplyResult, ProviderSession, SyncEngine, Target, TokenSource
-from calendar_sync.engine.monitor import DriftMonitor
+from calendar_sync.engine.monitor import ChannelHooks, DriftMonitor, Notice
 from calendar_sync.engine.retry import RetryPolicy, call_with_retry
 from calendar_sync.engine.state import (
     APPLIED_COLLECTION,
@@ -24,10 +24,12 @@ __all__ = [
     "AppliedStateRepository",
     "ApplyResult",
     "AuthTokenClient",
+    "ChannelHooks",
     "ConnectionSync",
     "ConnectionSyncRepository",
     "ConsumerStats",
     "DriftMonitor",
+    "Notice",
     "ProviderSession",
     "RedeliveryPolicy",
     "RetryPolicy",

@@ -1,6 +1,6 @@
 """The consumer pipeline shared by both connectors.
 
-``SyncConsumer.handle(raw, key=..., headers=..., topic=...)`` for one Kafka record:
+``SyncConsumer.handle(raw, key=..., headers=...)`` for one Kafka record:
 
 1. parse the CloudEvent; unparseable or unknown → dead-letter topic (with the error), done;
 2. an appointment bound to another provider (or to none) is ignored defensively, counted and
@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
@@ -60,7 +60,6 @@ class ConsumerStats:
     ignored_other_provider: int = 0
     dead_lettered: int = 0
     sent_to_retry: int = 0
-    by_outcome: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -107,7 +106,6 @@ class SyncConsumer:
         *,
         key: bytes | None = None,
         headers: Mapping[str, str] | None = None,
-        topic: str = "",
     ) -> None:
         headers = dict(headers or {})
         self.stats.handled += 1
@@ -151,8 +149,6 @@ class SyncConsumer:
             log.exception("applying an appointment failed", extra={"appointment_id": snapshot.appointment_id})
             await self._redeliver(raw, key, headers, f"{type(error).__name__}: {error}")
             return
-        outcome = result.state.value if result.state else "skipped"
-        self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + 1
         if result.skipped:
             self.stats.skipped += 1
         elif result.retry_later:

@@ -6,13 +6,17 @@ first re-checks every applied event at the provider and rewrites drifted ones):
 1. per-appointment lock; load the applied state; an equal version re-reports the last outcome
    (covers a crash between saving and reporting), an older one changes nothing;
 2. get an access token (``TokenSource``); ``reauth_required`` / inactive connection → ``failed``;
-3. plan (``planner.plan_for``) and run each operation under the retry policy; a provider 401
+3. plan (``planner.plan``) and run each operation under the retry policy; a provider 401
    refreshes the token once; a 409 on insert is adopted when the event is ours;
 4. save the applied state (compare-and-set) and report ``synced`` (or ``failed`` with
    ``room_unavailable`` when a room declined) with the provider event ids.
 
 Transient failures past the retry bound save the progress made, report ``failed`` (retriable)
 and return ``ApplyResult(retry_later=True)``: the consumer moves the message to the retry topic.
+
+For the drift monitor the engine offers ``applied_states``, ``observe`` (what changed at the
+provider) and ``judge_drift`` (report drift once, restore under the appointment's lock); a
+restore rewrites edited events through ``plan(..., rewrite=...)``.
 """
 
 from __future__ import annotations
@@ -21,11 +25,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
-from calendar_sync.core.drift import entry_differences
+from calendar_sync.core.drift import detect_drift, drift_signature, entry_differences, in_flight
 from calendar_sync.core.errors import (
     AccessTokenRejected,
     ConnectionInactive,
@@ -35,6 +39,7 @@ from calendar_sync.core.errors import (
     ProviderError,
     ProviderRejected,
     ReauthRequired,
+    SyncCursorInvalid,
     TokenError,
     TransientProviderError,
 )
@@ -58,7 +63,7 @@ from calendar_sync.engine.state import AppliedStateRepository, StaleWrite, is_st
 from calendar_sync.engine.status import StatusPublisher
 from visitor_common.contracts.connections import AccessTokenGrant
 from visitor_common.events.appointments import AppointmentSnapshot, AppointmentStatus
-from visitor_common.events.sync import DriftChange, SyncFailureReason, SyncState
+from visitor_common.events.sync import DriftChange, DriftKind, SyncFailureReason, SyncState
 
 log = logging.getLogger(__name__)
 
@@ -296,16 +301,102 @@ class SyncEngine:
             drift=drift or (),
         )
 
-    async def restore_applied(
-        self, state: AppliedState, session: ProviderSession | None = None
-    ) -> ApplyResult:
+    # ------------------------------------------------------------ drift (for the DriftMonitor)
+
+    async def applied_states(self, connection_id: str) -> list[AppliedState]:
+        """The applied states of a connection's appointments that have provider events."""
+        return [s for s in await self.states.for_connection(connection_id) if s.entries]
+
+    async def observe(
+        self, session: ProviderSession, cursor: str | None, states: list[AppliedState]
+    ) -> tuple[dict[str, ProviderEvent], str | None]:
+        """The provider events changed since ``cursor`` by id, and the next cursor.
+
+        An expired cursor falls back to a full listing; after a full listing, applied events it
+        did not contain are looked up one by one (deleted ones come back cancelled)."""
+        try:
+            page = await session.call(lambda a: self.provider.list_changes(a, cursor), "list changes")
+        except SyncCursorInvalid:
+            log.info("sync cursor expired; full resync")
+            page = await session.call(lambda a: self.provider.list_changes(a, None), "list changes")
+        observed = {event.event_id: event for event in page.events}
+        if page.full:
+            for state in states:
+                for applied in state.entries.values():
+                    if applied.event_id not in observed:
+                        found = await self._get_or_none(session, applied.event_id)
+                        observed[applied.event_id] = found or ProviderEvent(
+                            event_id=applied.event_id, cancelled=True
+                        )
+        return observed, page.next_cursor
+
+    async def judge_drift(
+        self,
+        appointment_id: str,
+        observed: Mapping[str, ProviderEvent],
+        session: ProviderSession,
+        *,
+        restore: bool,
+    ) -> list[DriftChange]:
+        """Compare one appointment's applied events with what the provider shows, under its lock.
+
+        A room that declined after the write is reported once as ``failed`` /
+        ``room_unavailable``; new drift is reported once as ``drifted`` with the changes; with
+        ``restore`` the system's version is then written back (``synced``). Returns the drift
+        found, reported or not."""
+        async with self.locks.hold(appointment_id):
+            state = await self.states.get(appointment_id)
+            if state is None or state.cancelled or state.appointment_version < 1:
+                return []
+            state = await self._check_rooms(state, observed)
+            changes = detect_drift(state, observed)
+            if not changes:
+                return []
+            signature = drift_signature(changes)
+            if signature != state.reported_drift:
+                message = _drift_message(changes)
+                update = {
+                    "reported_drift": signature,
+                    "last_state": SyncState.DRIFTED.value,
+                    "last_message": message,
+                }
+                state = await self.states.save(state.model_copy(update=update))
+                await self._report(
+                    _target_of(state), state, SyncState.DRIFTED, message=message, drift=changes
+                )
+            if restore:
+                await self._restore(state, session)
+            return changes
+
+    async def _check_rooms(self, state: AppliedState, observed: Mapping[str, ProviderEvent]) -> AppliedState:
+        """Rooms answer asynchronously on real Google: a decline can come after the write."""
+        declined = sorted(
+            {
+                str(event.room_email)
+                for applied in state.entries.values()
+                if (event := observed.get(applied.event_id)) is not None
+                and not event.cancelled
+                and event.room_response is RoomResponse.DECLINED
+                and not in_flight(state, event)
+            }
+        )
+        if not declined or state.last_reason == SyncFailureReason.ROOM_UNAVAILABLE.value:
+            return state
+        message = f"The room {', '.join(declined)} declined the booking; choose another room or time."
+        reason = SyncFailureReason.ROOM_UNAVAILABLE
+        state = await self.states.save(
+            state.model_copy(update={"last_state": SyncState.FAILED.value, "last_reason": reason.value})
+        )
+        await self._report(_target_of(state), state, SyncState.FAILED, reason, message)
+        return state
+
+    async def _restore(self, state: AppliedState, session: ProviderSession) -> ApplyResult:
         """Write the system's version (the applied entries) back over drifted provider events.
 
-        The caller holds ``self.locks.hold(state.appointment_id)`` (the drift monitor does).
-        Deleted events are re-created under a fresh id (next generation).
+        The caller holds ``self.locks.hold(state.appointment_id)``. Deleted events are
+        re-created under a fresh id (next generation), edited ones overwritten.
         """
-        target = Target(state.appointment_id, state.tenant_id, state.appointment_version)
-        session = session or self.session(state.connection_id, state.account_email, state.tenant_id)
+        target = _target_of(state)
         desired = [applied.entry for _, applied in sorted(state.entries.items())]
         try:
             state, _ = await self._execute(session, target, desired, state, restore=True)
@@ -341,9 +432,10 @@ class SyncEngine:
         come out as ``_RetryLaterWithState`` / ``_FailedWithState`` carrying that progress."""
         events: list[ProviderEvent] = []
         try:
+            rewrite: set[str] = set()
             if restore:
-                state = await self._verify_entries(session, state)
-            for op in plan(desired, state).operations:
+                state, rewrite = await self._verify_entries(session, state)
+            for op in plan(desired, state, rewrite=rewrite).operations:
                 applied, event = await self._run_op(session, target, op, state)
                 state = _record(state, op, applied)
                 if event is not None:
@@ -446,17 +538,21 @@ class SyncEngine:
             )
         return _applied(entry, event, applied.generation), event
 
-    async def _verify_entries(self, session: ProviderSession, state: AppliedState) -> AppliedState:
-        """For restore: drop entries whose provider event is gone, and mark edited ones for
-        rewriting, so the plan re-creates or overwrites them."""
+    async def _verify_entries(
+        self, session: ProviderSession, state: AppliedState
+    ) -> tuple[AppliedState, set[str]]:
+        """For restore: drop entries whose provider event is gone (the plan re-creates them)
+        and name the edited ones, which the plan rewrites even where the desired content is
+        what we applied."""
         entries = dict(state.entries)
+        edited: set[str] = set()
         for key, applied in state.entries.items():
             event = await self._get_or_none(session, applied.event_id)
             if event is None or event.cancelled:
                 del entries[key]
             elif entry_differences(applied.entry, event):
-                entries[key] = applied.model_copy(update={"entry": _marked_dirty(applied.entry)})
-        return state.model_copy(update={"entries": entries})
+                edited.add(key)
+        return state.model_copy(update={"entries": entries}), edited
 
     async def _get_or_none(self, session: ProviderSession, event_id: str) -> ProviderEvent | None:
         try:
@@ -508,9 +604,18 @@ def _record(
     return state.model_copy(update={"entries": entries, "generations": generations})
 
 
-def _marked_dirty(entry: CalendarEntry) -> CalendarEntry:
-    """A copy that differs from any desired entry, forcing an update in the plan."""
-    return entry.model_copy(update={"description": entry.description + "\x00drift"})
+def _target_of(state: AppliedState) -> Target:
+    return Target(state.appointment_id, state.tenant_id, state.appointment_version)
+
+
+def _drift_message(changes: list[DriftChange]) -> str:
+    parts = []
+    for change in changes:
+        if change.kind is DriftKind.DELETED:
+            parts.append(f"{change.entry_key}: deleted in the calendar")
+        else:
+            parts.append(f"{change.entry_key}: {change.field} changed in the calendar")
+    return "The calendar event was changed outside the system: " + "; ".join(parts)
 
 
 def _declined_room(events: list[ProviderEvent]) -> str | None:

@@ -1,14 +1,18 @@
 """Drift monitoring (R9), pushed and polled.
 
-Per active calendar connection the ``DriftMonitor`` keeps a sync cursor and, when the provider
-``SupportsPush`` and a public address is configured, a push channel with a random token. A
-notification whose channel id and token match triggers an incremental sync for that
-connection; anything else (unknown channel, wrong token) changes nothing. Polling every
-``poll_seconds`` is the fallback and also renews channels before they expire.
+Per active calendar connection the ``DriftMonitor`` keeps a sync cursor and, when it is given a
+``push`` provider and a public address, a push channel with a random token. A notification
+whose channel id and token match acts on that connection (``Notice``); anything else (unknown
+channel, wrong token) changes nothing. Polling every ``poll_seconds`` is the fallback and also
+renews channels before they expire.
 
-An incremental sync compares the changed provider events with the applied state
-(``drift.detect_drift``); new drift is reported once as a ``drifted`` status with the changes,
-and with the tenant's ``restore`` policy the system's version is written back (then ``synced``).
+Channels are opened, renewed and stopped one at a time per connection (``_channel_locks``).
+Renewal is provider-specific: with ``hooks`` (Graph renews a subscription in place) the
+channel is renewed through them, otherwise a new channel replaces the old one.
+
+The comparison itself is the engine's (``SyncEngine.observe`` / ``judge_drift``): new drift is
+reported once as a ``drifted`` status with the changes, and with the tenant's ``restore``
+policy the system's version is written back (then ``synced``).
 """
 
 from __future__ import annotations
@@ -21,26 +25,17 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
 
-from calendar_sync.core.drift import DriftPolicy, detect_drift, drift_signature, in_flight
-from calendar_sync.core.errors import (
-    EventNotFound,
-    ProviderError,
-    SyncCursorInvalid,
-    TokenError,
-)
-from calendar_sync.core.model import (
-    AppliedState,
-    ChangePage,
-    ProviderEvent,
-    PushChannel,
-    RoomResponse,
-)
+from calendar_sync.core.drift import DriftPolicy
+from calendar_sync.core.errors import ProviderError, TokenError
+from calendar_sync.core.model import ProviderAccess, PushChannel
 from calendar_sync.core.provider import SupportsPush
-from calendar_sync.engine.engine import ProviderSession, SyncEngine, Target
+from calendar_sync.engine.engine import ProviderSession, SyncEngine
 from calendar_sync.engine.locks import KeyedLocks
 from calendar_sync.engine.state import ConnectionSync, ConnectionSyncRepository, StaleWrite
-from visitor_common.events.sync import DriftChange, SyncFailureReason, SyncState
+from visitor_common.events.sync import DriftChange
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +47,40 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class ChannelHooks(Protocol):
+    """Provider-specific channel behaviour the monitor delegates to.
+
+    ``GraphCalendarProvider`` implements it (PATCH on the subscription). Without hooks an
+    expiring channel is replaced: a new one is opened and the old one stopped."""
+
+    async def renew_channel(
+        self, access: ProviderAccess, channel: PushChannel, ttl_seconds: int
+    ) -> PushChannel: ...
+
+
+class Notice(StrEnum):
+    """What a genuine notification asks of the monitor (the routes map provider wording)."""
+
+    CHANGED = "changed"
+    """Something changed in the calendar: incremental sync."""
+    HANDSHAKE = "handshake"
+    """The channel is live (Google's ``sync`` message): nothing to do."""
+    REAUTHORIZE = "reauthorize"
+    """The provider wants the channel re-authorised (Graph ``reauthorizationRequired``): renew now."""
+    REMOVED = "removed"
+    """The provider dropped the channel (Graph ``subscriptionRemoved``): open a new one, resync."""
+    MISSED = "missed"
+    """Some notifications were not delivered (Graph ``missed``): resync."""
+
+
 class DriftMonitor:
     def __init__(
         self,
         engine: SyncEngine,
         connections: ConnectionSyncRepository,
         *,
+        push: SupportsPush | None = None,
+        hooks: ChannelHooks | None = None,
         policy_for: PolicyResolver = lambda _tenant: DriftPolicy.REPORT,
         push_address: str | None = None,
         channel_ttl_seconds: int = 3600,
@@ -66,6 +89,8 @@ class DriftMonitor:
     ) -> None:
         self.engine = engine
         self.connections = connections
+        self.push = push
+        self.hooks = hooks
         self.policy_for = policy_for
         self.push_address = push_address
         self.channel_ttl_seconds = channel_ttl_seconds
@@ -76,12 +101,18 @@ class DriftMonitor:
         self._poller: asyncio.Task[None] | None = None
         self.forged_notifications = 0
         self.notifications = 0
+        self.lifecycle_handled = 0
         self._known: set[str] = set()
         self._channel_locks = KeyedLocks()
 
     @property
     def push_enabled(self) -> bool:
-        return self.push_address is not None and isinstance(self.engine.provider, SupportsPush)
+        return self.push_address is not None and self.push is not None
+
+    @property
+    def syncing(self) -> bool:
+        """True while a triggered sync runs or is queued."""
+        return bool(self._running)
 
     # ------------------------------------------------------------ connections
 
@@ -116,43 +147,71 @@ class DriftMonitor:
     async def deactivate(self, connection_id: str) -> None:
         """Stop watching (unlink / deactivation): stop the push channel, keep no cursor."""
         self._known.discard(connection_id)
-        current = await self.connections.get(connection_id)
-        if current is None:
-            return
-        channel = current.channel()
-        if channel is not None and isinstance(self.engine.provider, SupportsPush):
-            push = self.engine.provider
-            try:
-                session = self._session(current)
-                await session.call(lambda a: push.stop_channel(a, channel), "stop channel")
-            except (ProviderError, TokenError) as error:
-                log.info(
-                    "could not stop a push channel",
-                    extra={"connection_id": connection_id, "error": str(error)},
-                )
-        await self._save(current.with_channel(None).model_copy(update={"active": False, "cursor": None}))
+        async with self._channel_locks.hold(connection_id):
+            current = await self.connections.get(connection_id)
+            if current is None:
+                return
+            channel = current.channel()
+            if channel is not None and self.push is not None:
+                await self._stop(current, channel, quiet=False)
+            await self._save(current.with_channel(None).model_copy(update={"active": False, "cursor": None}))
 
     async def ensure_channel(self, connection_id: str) -> None:
         """Open a push channel if there is none, or renew it when it expires soon.
 
         One at a time per connection: a connection's ``linked`` event and its first appointment
         arrive together, and two channels opened for one calendar would leave one orphaned at
-        the provider, knocking on our notification route until it expires."""
+        the provider, knocking on our notification route until it expires. Renewing shares the
+        lock for the same reason (a poll and a lifecycle notification may renew together)."""
         if not self.push_enabled:
             return
         async with self._channel_locks.hold(connection_id):
             await self._ensure_channel(connection_id)
 
-    async def _ensure_channel(self, connection_id: str) -> None:
+    async def _ensure_channel(self, connection_id: str, *, renew_now: bool = False) -> None:
         current = await self.connections.get(connection_id)
         if current is None or not current.active:
             return
         channel = current.channel()
-        if channel is not None and channel.expires_at - self.renew_before > self._clock():
+        if channel is not None and not renew_now and channel.expires_at - self.renew_before > self._clock():
             return
-        push = self.engine.provider
-        assert isinstance(push, SupportsPush) and self.push_address is not None
-        address = self.push_address
+        if channel is not None and self.hooks is not None:
+            if await self._renew(current, channel):
+                return
+            forgotten = await self._forget_channel(connection_id)  # the provider no longer knows it
+            if forgotten is None:
+                return
+            current, channel = forgotten, None
+        await self._open(current, channel)
+
+    async def _forget_channel(self, connection_id: str, only: str | None = None) -> ConnectionSync | None:
+        """Drop the stored channel (``only`` if it is still that one); the connection as saved."""
+        fresh = await self.connections.get(connection_id)
+        if fresh is None or (only is not None and fresh.channel_id != only):
+            return fresh
+        return await self._save(fresh.with_channel(None))
+
+    async def _renew(self, current: ConnectionSync, channel: PushChannel) -> bool:
+        hooks = self.hooks
+        assert hooks is not None
+        session = self._session(current)
+        try:
+            renewed = await session.call(
+                lambda a: hooks.renew_channel(a, channel, self.channel_ttl_seconds), "renew channel"
+            )
+        except (ProviderError, TokenError) as error:
+            log.info(
+                "could not renew a push channel",
+                extra={"connection_id": current.connection_id, "error": str(error)},
+            )
+            return False
+        await self._save(current.with_channel(renewed))
+        return True
+
+    async def _open(self, current: ConnectionSync, replaced: PushChannel | None) -> None:
+        """Open a channel for ``current`` and stop the one it replaces."""
+        push, address = self.push, self.push_address
+        assert push is not None and address is not None
         session = self._session(current)
         try:
             opened = await session.call(
@@ -167,14 +226,26 @@ class DriftMonitor:
             )
         except (ProviderError, TokenError) as error:
             log.warning(
-                "could not open a push channel", extra={"connection_id": connection_id, "error": str(error)}
+                "could not open a push channel",
+                extra={"connection_id": current.connection_id, "error": str(error)},
             )
             return
         kept = await self._keep_channel(current, opened)
-        superseded = opened if kept is not opened else channel
+        superseded = opened if kept is not opened else replaced
         if superseded is not None:  # the renewed one, or ours when another instance won the race
-            with contextlib.suppress(ProviderError, TokenError):
-                await session.call(lambda a: push.stop_channel(a, superseded), "stop channel")
+            await self._stop(current, superseded)
+
+    async def _stop(self, current: ConnectionSync, channel: PushChannel, *, quiet: bool = True) -> None:
+        push = self.push
+        assert push is not None
+        try:
+            await self._session(current).call(lambda a: push.stop_channel(a, channel), "stop channel")
+        except (ProviderError, TokenError) as error:
+            if not quiet:
+                log.info(
+                    "could not stop a push channel",
+                    extra={"connection_id": current.connection_id, "error": str(error)},
+                )
 
     async def _keep_channel(self, current: ConnectionSync, opened: PushChannel) -> PushChannel:
         """Store ``opened``; if another instance stored a fresh channel meanwhile, keep theirs."""
@@ -197,23 +268,37 @@ class DriftMonitor:
 
     # ------------------------------------------------------------ notifications
 
-    async def handle_notification(self, channel_id: str, token: str, resource_state: str = "exists") -> bool:
-        """True when the notification is genuine (then a sync is triggered, except for the
-        initial ``sync`` handshake). A forged one (unknown channel, wrong token) changes nothing."""
+    async def handle_notification(self, channel_id: str, token: str, notice: Notice = Notice.CHANGED) -> bool:
+        """True when the notification is genuine, then act on ``notice``. A forged one (unknown
+        channel, inactive connection, wrong token) is counted and changes nothing."""
         current = await self.connections.by_channel(channel_id) if channel_id else None
         expected = current.channel_token if current is not None else None
         if (
             current is None
             or not current.active
             or expected is None
-            or not hmac.compare_digest(expected, token)
+            or not hmac.compare_digest(expected.encode(), token.encode())
         ):
             self.forged_notifications += 1
             log.warning("rejected a push notification", extra={"channel_id": channel_id[:64]})
             return False
         self.notifications += 1
-        if resource_state != "sync":
-            self.trigger(current.connection_id)
+        connection_id = current.connection_id
+        if notice in (Notice.REAUTHORIZE, Notice.REMOVED, Notice.MISSED):
+            self.lifecycle_handled += 1
+            log.info(
+                "channel lifecycle notification",
+                extra={"connection_id": connection_id, "notice": notice.value},
+            )
+        if notice is Notice.REAUTHORIZE and self.push_enabled:
+            async with self._channel_locks.hold(connection_id):
+                await self._ensure_channel(connection_id, renew_now=True)
+        elif notice is Notice.REMOVED and self.push_enabled:
+            async with self._channel_locks.hold(connection_id):
+                await self._forget_channel(connection_id, only=channel_id)  # unless replaced meanwhile
+                await self._ensure_channel(connection_id)
+        if notice in (Notice.CHANGED, Notice.REMOVED, Notice.MISSED):
+            self.trigger(connection_id)
         return True
 
     def trigger(self, connection_id: str) -> None:
@@ -244,124 +329,23 @@ class DriftMonitor:
         if current is None or not current.active:
             return []
         session = self._session(current)
+        restore = self.policy_for(current.tenant_id) is DriftPolicy.RESTORE
         try:
-            page = await self._list_changes(session, current.cursor)
-            observed = {event.event_id: event for event in page.events}
-            states = [s for s in await self.engine.states.for_connection(connection_id) if s.entries]
-            if page.full:
-                await self._fill_missing(session, states, observed)
+            states = await self.engine.applied_states(connection_id)
+            observed, next_cursor = await self.engine.observe(session, current.cursor, states)
             found: list[DriftChange] = []
             for state in states:
                 if any(applied.event_id in observed for applied in state.entries.values()):
-                    found.extend(await self._judge(state.appointment_id, observed, session))
+                    found.extend(
+                        await self.engine.judge_drift(
+                            state.appointment_id, observed, session, restore=restore
+                        )
+                    )
         except (ProviderError, TokenError) as error:
             log.info("drift sync skipped", extra={"connection_id": connection_id, "error": str(error)})
             return []
-        await self._save_cursor(connection_id, page.next_cursor)
+        await self._save_cursor(connection_id, next_cursor)
         return found
-
-    async def _list_changes(self, session: ProviderSession, cursor: str | None) -> ChangePage:
-        provider = self.engine.provider
-        try:
-            return await session.call(lambda a: provider.list_changes(a, cursor), "list changes")
-        except SyncCursorInvalid:
-            log.info("sync cursor expired; full resync")
-            return await session.call(lambda a: provider.list_changes(a, None), "list changes")
-
-    async def _fill_missing(
-        self, session: ProviderSession, states: list[AppliedState], observed: dict[str, ProviderEvent]
-    ) -> None:
-        """After a full listing, look up applied events it did not contain (deleted ones)."""
-        provider = self.engine.provider
-        for state in states:
-            for applied in state.entries.values():
-                if applied.event_id in observed:
-                    continue
-                event_id = applied.event_id
-                try:
-                    event = await session.call(
-                        lambda a, eid=event_id: provider.get_event(a, eid),  # type: ignore[misc]
-                        "get event",
-                    )
-                except EventNotFound:
-                    event = None
-                observed[event_id] = event or ProviderEvent(event_id=event_id, cancelled=True)
-
-    async def _judge(
-        self, appointment_id: str, observed: dict[str, ProviderEvent], session: ProviderSession
-    ) -> list[DriftChange]:
-        async with self.engine.locks.hold(appointment_id):
-            state = await self.engine.states.get(appointment_id)
-            if state is None or state.cancelled or state.appointment_version < 1:
-                return []
-            state = await self._check_rooms(state, observed)
-            changes = detect_drift(state, observed)
-            if not changes:
-                return []
-            signature = drift_signature(changes)
-            if signature != state.reported_drift:
-                state = await self.engine.states.save(
-                    state.model_copy(
-                        update={
-                            "reported_drift": signature,
-                            "last_state": SyncState.DRIFTED.value,
-                            "last_message": _drift_message(changes),
-                        }
-                    )
-                )
-                await self._report_drift(state, changes)
-            if self.policy_for(state.tenant_id) is DriftPolicy.RESTORE:
-                await self.engine.restore_applied(state, session)
-            return changes
-
-    async def _check_rooms(self, state: AppliedState, observed: dict[str, ProviderEvent]) -> AppliedState:
-        """A room that declined after the write (rooms answer asynchronously on real Google):
-        report ``failed`` / ``room_unavailable`` once, naming the room."""
-        declined = sorted(
-            {
-                str(event.room_email)
-                for applied in state.entries.values()
-                if (event := observed.get(applied.event_id)) is not None
-                and not event.cancelled
-                and event.room_response is RoomResponse.DECLINED
-                and not in_flight(state, event)
-            }
-        )
-        if not declined or state.last_reason == SyncFailureReason.ROOM_UNAVAILABLE.value:
-            return state
-        message = f"The room {', '.join(declined)} declined the booking; choose another room or time."
-        state = await self.engine.states.save(
-            state.model_copy(
-                update={
-                    "last_state": SyncState.FAILED.value,
-                    "last_reason": SyncFailureReason.ROOM_UNAVAILABLE.value,
-                }
-            )
-        )
-        await self.engine.statuses.report(
-            appointment_id=state.appointment_id,
-            tenant_id=state.tenant_id,
-            connection_id=state.connection_id,
-            appointment_version=state.appointment_version,
-            state=SyncState.FAILED,
-            provider_event_ids=state.event_ids(),
-            reason=SyncFailureReason.ROOM_UNAVAILABLE,
-            message=message,
-        )
-        return state
-
-    async def _report_drift(self, state: AppliedState, changes: list[DriftChange]) -> None:
-        target = Target(state.appointment_id, state.tenant_id, state.appointment_version)
-        await self.engine.statuses.report(
-            appointment_id=target.appointment_id,
-            tenant_id=target.tenant_id,
-            connection_id=state.connection_id,
-            appointment_version=target.version,
-            state=SyncState.DRIFTED,
-            provider_event_ids=state.event_ids(),
-            message=_drift_message(changes),
-            drift=changes,
-        )
 
     # ------------------------------------------------------------ polling
 
@@ -416,13 +400,3 @@ class DriftMonitor:
                 return
             except StaleWrite:
                 continue
-
-
-def _drift_message(changes: list[DriftChange]) -> str:
-    parts = []
-    for change in changes:
-        if change.kind.value == "deleted":
-            parts.append(f"{change.entry_key}: deleted in the calendar")
-        else:
-            parts.append(f"{change.entry_key}: {change.field} changed in the calendar")
-    return "The calendar event was changed outside the system: " + "; ".join(parts)

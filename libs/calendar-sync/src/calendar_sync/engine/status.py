@@ -28,7 +28,6 @@ class StatusPublisher:
         self._sink = sink
         self._provider = provider
         self._source = source
-        self.published: int = 0
 
     async def report(
         self,
@@ -65,7 +64,6 @@ class StatusPublisher:
             appointment_version=appointment_version,
         )
         await self._sink(topics.SYNC_STATUS, event)
-        self.published += 1
         log.info(
             "sync status reported",
             extra={

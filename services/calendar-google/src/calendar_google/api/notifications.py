@@ -10,15 +10,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Response
 
-from calendar_sync.engine import DriftMonitor
+from calendar_sync.engine import DriftMonitor, Notice
 from visitor_common.web import ProblemError
+
+NOTIFICATION_PATH = "/notifications/google"
 
 
 def notifications_router(monitor: DriftMonitor) -> APIRouter:
     router = APIRouter(tags=["notifications"])
 
     @router.post(
-        "/notifications/google",
+        NOTIFICATION_PATH,
         status_code=204,
         summary="Google Calendar push notification",
         responses={403: {"description": "Unknown channel or wrong channel token"}},
@@ -28,7 +30,9 @@ def notifications_router(monitor: DriftMonitor) -> APIRouter:
         channel_token: Annotated[str, Header(alias="X-Goog-Channel-Token")] = "",
         resource_state: Annotated[str, Header(alias="X-Goog-Resource-State")] = "exists",
     ) -> Response:
-        if not await monitor.handle_notification(channel_id, channel_token, resource_state):
+        # "sync" is the handshake Google sends when a channel opens; "exists" / "not_exists" a change.
+        notice = Notice.HANDSHAKE if resource_state == "sync" else Notice.CHANGED
+        if not await monitor.handle_notification(channel_id, channel_token, notice):
             raise ProblemError(403, "notification_rejected", "Unknown push channel or wrong channel token")
         return Response(status_code=204)
 

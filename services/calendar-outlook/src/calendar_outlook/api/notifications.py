@@ -5,7 +5,7 @@
 - Notifications: ``{"value": [{subscriptionId, clientState, changeType | lifecycleEvent, …}]}``.
   The route answers ``202`` at once (Graph wants an answer within 3 seconds) and handles each
   item in the background; an item whose ``clientState`` does not match its subscription is
-  dropped (see ``GraphDriftMonitor.verify``).
+  dropped (see ``DriftMonitor.handle_notification``).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from calendar_outlook.service_layer.drift import GraphDriftMonitor, GraphNotification
+from calendar_outlook.service_layer.drift import GraphNotification, handle_graph_notification
+from calendar_sync.engine.monitor import DriftMonitor
 from visitor_common.web import ProblemError
 
 log = logging.getLogger(__name__)
@@ -57,14 +58,14 @@ def _notes(batch: _Batch) -> list[GraphNotification]:
     ]
 
 
-def notifications_router(monitor: GraphDriftMonitor) -> APIRouter:
+def notifications_router(monitor: DriftMonitor) -> APIRouter:
     router = APIRouter(tags=["graph-notifications"])
     background: set[asyncio.Task[None]] = set()
 
     async def handle(notes: list[GraphNotification]) -> None:
         for note in notes:
             try:
-                await monitor.handle_graph_notification(note)
+                await handle_graph_notification(monitor, note)
             except Exception:
                 log.exception("handling a Graph notification failed")
 
