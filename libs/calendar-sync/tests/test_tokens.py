@@ -10,6 +10,7 @@ import pytest
 
 from calendar_sync.core import AuthServiceUnavailable, ConnectionInactive, ReauthRequired, TokenError
 from calendar_sync.engine import AuthTokenClient
+from visitor_common.contracts.auth_internal_client import AuthInternalClient
 
 
 def grant(connection_id: str) -> httpx.Response:
@@ -39,7 +40,7 @@ def handler(request: httpx.Request) -> httpx.Response:
 
 def client() -> AuthTokenClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return AuthTokenClient("http://auth", "calendar-google", "s3cret", http=http)
+    return AuthTokenClient(AuthInternalClient("http://auth", "calendar-google", "s3cret", http=http))
 
 
 async def test_a_grant_is_passed_through_and_cached() -> None:
@@ -77,9 +78,8 @@ async def test_an_unreachable_auth_service_is_retriable() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
 
-    tokens = AuthTokenClient(
-        "http://auth", "x", "y", http=httpx.AsyncClient(transport=httpx.MockTransport(down))
-    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(down))
+    tokens = AuthTokenClient(AuthInternalClient("http://auth", "x", "y", http=http))
     with pytest.raises(AuthServiceUnavailable) as caught:
         await tokens.access_token("c1")
     assert caught.value.retriable

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 import jwt
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI, Form, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, Request
 from fastapi.responses import JSONResponse
 
 from visitor_common.contracts.connections import AccessTokenGrant, ConnectionInfo, ServiceToken
@@ -201,14 +201,22 @@ class FakeAuth:
         )
 
 
-def problem(status: int, code: str, detail: str) -> JSONResponse:
-    """A problem document as ``visitor_common.web`` writes them."""
-    body = {"type": "about:blank", "title": detail, "status": status, "code": code, "detail": detail}
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+class Problem(Exception):
+    """Raised by a route: answered as a problem document, as ``visitor_common.web`` writes them."""
 
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
 
-UNAUTHORIZED = (401, "unauthorized", "service token required")
-NOT_FOUND = (404, "connection_not_found", "no such calendar connection")
+    def response(self) -> JSONResponse:
+        body = {
+            "type": "about:blank",
+            "title": self.detail,
+            "status": self.status,
+            "code": self.code,
+            "detail": self.detail,
+        }
+        return JSONResponse(body, status_code=self.status, media_type="application/problem+json")
 
 
 def create_app(auth: FakeAuth) -> FastAPI:
@@ -216,6 +224,22 @@ def create_app(auth: FakeAuth) -> FastAPI:
     provider-token callbacks may block (they call an emulator), so FastAPI runs them in its
     thread pool."""
     app = FastAPI()
+
+    def on_problem(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, Problem)
+        return error.response()
+
+    app.add_exception_handler(Problem, on_problem)
+
+    def service_principal(request: Request) -> None:
+        if not auth.authorized(request):
+            raise Problem(401, "unauthorized", "service token required")
+
+    def known(connection_id: str) -> FakeConnection:
+        found = auth.connections.get(connection_id)
+        if found is None:
+            raise Problem(404, "connection_not_found", "no such calendar connection")
+        return found
 
     @app.get("/.well-known/jwks.json")
     def jwks() -> JSONResponse:
@@ -227,42 +251,33 @@ def create_app(auth: FakeAuth) -> FastAPI:
     ) -> JSONResponse:
         token = auth.issue_service_token(grant_type, client_id, client_secret)
         if token is None:
-            return problem(401, "invalid_client", "bad service credential")
+            raise Problem(401, "invalid_client", "bad service credential")
         return JSONResponse(token.model_dump())
 
-    @app.get("/internal/v1/calendar-connections/{connection_id}")
-    def connection(connection_id: str, request: Request) -> JSONResponse:
-        if not auth.authorized(request):
-            return problem(*UNAUTHORIZED)
-        found = auth.connections.get(connection_id)
-        if found is None:
-            return problem(*NOT_FOUND)
-        return JSONResponse(found.info.model_dump(mode="json"))
+    internal = APIRouter(prefix="/internal/v1", dependencies=[Depends(service_principal)])
 
-    @app.get("/internal/v1/tenants/{tenant_id}/employees/{employee_id}/calendar-connection")
-    def employee_connection(tenant_id: str, employee_id: str, request: Request) -> JSONResponse:
-        if not auth.authorized(request):
-            return problem(*UNAUTHORIZED)
+    @internal.get("/calendar-connections/{connection_id}")
+    def connection(connection_id: str) -> JSONResponse:
+        return JSONResponse(known(connection_id).info.model_dump(mode="json"))
+
+    @internal.get("/tenants/{tenant_id}/employees/{employee_id}/calendar-connection")
+    def employee_connection(tenant_id: str, employee_id: str) -> JSONResponse:
         info = auth.active_connection(tenant_id, employee_id)
         if info is None:
-            return problem(404, "no_active_connection", "no active calendar connection")
+            raise Problem(404, "no_active_connection", "no active calendar connection")
         return JSONResponse(info.model_dump(mode="json"))
 
-    @app.post("/internal/v1/calendar-connections/{connection_id}/access-token")
-    def access_token(connection_id: str, request: Request) -> JSONResponse:
-        if not auth.authorized(request):
-            return problem(*UNAUTHORIZED)
-        found = auth.connections.get(connection_id)
-        if found is None:
-            return problem(*NOT_FOUND)
+    @internal.post("/calendar-connections/{connection_id}/access-token")
+    def access_token(connection_id: str, force_refresh: bool = False) -> JSONResponse:
+        found = known(connection_id)
         if found.info.status is not ConnectionStatus.ACTIVE:
-            return problem(409, "connection_inactive", f"connection is {found.info.status.value}")
-        force = request.query_params.get("force_refresh") == "true"
-        grant = auth.access_token(found, force_refresh=force)
+            raise Problem(409, "connection_inactive", f"connection is {found.info.status.value}")
+        grant = auth.access_token(found, force_refresh=force_refresh)
         if grant is None:
-            return problem(409, "reauth_required", f"Link the {auth.provider.value} calendar again.")
+            raise Problem(409, "reauth_required", f"Link the {auth.provider.value} calendar again.")
         return JSONResponse(grant.model_dump(mode="json"))
 
+    app.include_router(internal)
     return app
 
 

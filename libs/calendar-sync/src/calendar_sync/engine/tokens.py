@@ -9,11 +9,8 @@ or request raises ``TokenError``.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import httpx
 
 from calendar_sync.core.errors import (
     AuthServiceUnavailable,
@@ -25,28 +22,17 @@ from visitor_common.contracts.auth_internal_client import (
     AuthInternalClient,
     AuthInternalError,
     AuthUnavailable,
-    Clock,
     ConnectionNotUsable,
 )
 from visitor_common.contracts.connections import AccessTokenGrant, ConnectionInfo
 
 
 class AuthTokenClient:
-    """``TokenSource`` and connection lookups for the engine and the connectors' routers."""
+    """``TokenSource`` and connection lookups for the engine and the connectors' routers, over
+    the shared client (which it closes)."""
 
-    def __init__(
-        self,
-        base_url: str,
-        client_id: str,
-        client_secret: str,
-        *,
-        http: httpx.AsyncClient | None = None,
-        clock: Clock = time.time,
-        token_margin_seconds: float = 60.0,
-    ) -> None:
-        self._auth = AuthInternalClient(
-            base_url, client_id, client_secret, http=http, clock=clock, margin_seconds=token_margin_seconds
-        )
+    def __init__(self, auth: AuthInternalClient) -> None:
+        self._auth = auth
 
     async def aclose(self) -> None:
         await self._auth.aclose()
