@@ -107,11 +107,11 @@ class FakeAuth:
     connections: dict[str, FakeConnection] = field(default_factory=dict)
     signer: EmployeeTokens = field(default_factory=EmployeeTokens)
     jwks: dict[str, Any] = field(default_factory=dict)
-    token_requests: int = 0  # every access-token request for a known connection
+    token_requests: int = 0  # access-token requests for known, active connections
     grants: int = 0  # access tokens handed out
     forced_refreshes: int = 0
     url: str = ""
-    _service_tokens: set[str] = field(default_factory=set)
+    _service_tokens: set[str] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.jwks = self.jwks or self.signer.jwks()
