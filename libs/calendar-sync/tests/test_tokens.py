@@ -1,4 +1,5 @@
-"""The auth-service token client against a fake internal API (httpx MockTransport)."""
+"""The engine's token client: the shared internal-API client's answers as the engine's token
+errors (the client itself is tested in ``libs/common/tests/test_auth_internal_client.py``)."""
 
 from __future__ import annotations
 
@@ -7,110 +8,78 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from calendar_sync.core import AuthServiceUnavailable, ConnectionInactive, ReauthRequired
+from calendar_sync.core import AuthServiceUnavailable, ConnectionInactive, ReauthRequired, TokenError
 from calendar_sync.engine import AuthTokenClient
+from visitor_common.contracts.auth_internal_client import AuthInternalClient
 
 
-class FakeAuth:
-    def __init__(self) -> None:
-        self.service_tokens = 0
-        self.grants = 0
-        self.reject_next_service_call = False
-        self.status: dict[str, str] = {}
-        self.seen_force: list[bool] = []
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if path == "/internal/v1/service-token":
-            body = dict(httpx.QueryParams(request.content.decode()))
-            if body.get("client_secret") != "s3cret":
-                return httpx.Response(401, json={"code": "invalid_client"})
-            self.service_tokens += 1
-            return httpx.Response(
-                200, json={"access_token": f"svc-{self.service_tokens}", "expires_in": 3600}
-            )
-        if not request.headers.get("authorization", "").startswith("Bearer svc-"):
-            return httpx.Response(401, json={"code": "unauthorized"})
-        if self.reject_next_service_call:
-            self.reject_next_service_call = False
-            return httpx.Response(401, json={"code": "unauthorized"})
-        connection = path.split("/")[4] if "/calendar-connections/" in path else ""
-        if self.status.get(connection) == "reauth":
-            return httpx.Response(409, json={"code": "reauth_required", "detail": "Link Google again."})
-        if self.status.get(connection) == "gone":
-            return httpx.Response(404, json={"code": "not_found"})
-        if path.endswith("/access-token"):
-            self.grants += 1
-            self.seen_force.append(request.url.params.get("force_refresh") == "true")
-            expires = datetime.now(UTC) + timedelta(hours=1)
-            return httpx.Response(
-                200,
-                json={
-                    "connection_id": connection,
-                    "provider": "google",
-                    "access_token": f"ya29.{self.grants}",
-                    "expires_at": expires.isoformat(),
-                },
-            )
-        if path.endswith("/calendar-connection"):
-            return httpx.Response(404, json={"code": "no_active_connection"})
-        return httpx.Response(500)
+def grant(connection_id: str) -> httpx.Response:
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    body = {"connection_id": connection_id, "provider": "google", "access_token": "ya29.1"}
+    return httpx.Response(200, json={**body, "expires_at": expires.isoformat()})
 
 
-def client(fake: FakeAuth) -> AuthTokenClient:
-    http = httpx.AsyncClient(transport=httpx.MockTransport(fake.handler))
-    return AuthTokenClient("http://auth", "calendar-google", "s3cret", http=http)
+ANSWERS = {
+    "ok": grant("ok"),
+    "reauth": httpx.Response(409, json={"code": "reauth_required", "detail": "Link Google again."}),
+    "inactive": httpx.Response(409, json={"code": "connection_inactive", "detail": "Not active."}),
+    "gone": httpx.Response(404, json={"code": "connection_not_found"}),
+    "down": httpx.Response(503),
+    "refused": httpx.Response(403, json={"code": "forbidden"}),
+}
 
 
-async def test_tokens_are_cached_and_refreshed_on_demand() -> None:
-    fake = FakeAuth()
-    tokens = client(fake)
-    first = await tokens.access_token("c1")
-    assert (await tokens.access_token("c1")).access_token == first.access_token
-    refreshed = await tokens.access_token("c1", force_refresh=True)
-    assert refreshed.access_token != first.access_token
-    assert fake.service_tokens == 1 and fake.seen_force == [False, True]
+def handler(request: httpx.Request) -> httpx.Response:
+    path = request.url.path
+    if path == "/internal/v1/service-token":
+        return httpx.Response(200, json={"access_token": "svc-1", "expires_in": 3600})
+    if path.endswith("/calendar-connection"):
+        return httpx.Response(404, json={"code": "no_active_connection"})
+    return ANSWERS[path.split("/")[4]]
 
 
-async def test_an_expired_service_token_is_renewed_once() -> None:
-    fake = FakeAuth()
-    tokens = client(fake)
-    await tokens.access_token("c1")
-    fake.reject_next_service_call = True
-    await tokens.access_token("c1", force_refresh=True)
-    assert fake.service_tokens == 2
+def client() -> AuthTokenClient:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    return AuthTokenClient(AuthInternalClient("http://auth", "calendar-google", "s3cret", http=http))
 
 
-async def test_reauth_required_and_missing_connections() -> None:
-    fake = FakeAuth()
-    fake.status = {"c1": "reauth", "c2": "gone"}
-    tokens = client(fake)
-    with pytest.raises(ReauthRequired, match="Link Google again"):
-        await tokens.access_token("c1")
-    with pytest.raises(ConnectionInactive):
-        await tokens.access_token("c2")
+async def test_a_grant_is_passed_through_and_cached() -> None:
+    tokens = client()
+    first = await tokens.access_token("ok")
+    assert first.access_token == "ya29.1" and await tokens.access_token("ok") == first
+
+
+@pytest.mark.parametrize(
+    ("connection_id", "error", "retriable", "message"),
+    [
+        ("reauth", ReauthRequired, False, "Link Google again."),
+        ("inactive", ConnectionInactive, False, "Not active."),
+        ("gone", ConnectionInactive, False, "no longer active"),
+        ("down", AuthServiceUnavailable, True, "503"),
+        ("refused", TokenError, False, "403"),
+    ],
+)
+async def test_auth_answers_are_the_engines_token_errors(
+    connection_id: str, error: type[TokenError], retriable: bool, message: str
+) -> None:
+    with pytest.raises(error, match=message) as caught:
+        await client().access_token(connection_id)
+    assert type(caught.value) is error and caught.value.retriable is retriable
+
+
+async def test_lookups() -> None:
+    tokens = client()
     assert await tokens.connection_for_employee("t1", "e1") is None
+    with pytest.raises(ConnectionInactive):
+        await tokens.connection("gone")
 
 
 async def test_an_unreachable_auth_service_is_retriable() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused")
 
-    tokens = AuthTokenClient(
-        "http://auth", "x", "y", http=httpx.AsyncClient(transport=httpx.MockTransport(down))
-    )
+    http = httpx.AsyncClient(transport=httpx.MockTransport(down))
+    tokens = AuthTokenClient(AuthInternalClient("http://auth", "x", "y", http=http))
     with pytest.raises(AuthServiceUnavailable) as caught:
         await tokens.access_token("c1")
     assert caught.value.retriable
-
-
-async def test_concurrent_callers_share_one_grant_request() -> None:
-    import asyncio
-
-    fake = FakeAuth()
-    tokens = client(fake)
-    grants = await asyncio.gather(*(tokens.access_token("c1") for _ in range(5)))
-    assert len({g.access_token for g in grants}) == 1 and fake.grants == 1
-    stale = grants[0]
-    refreshed = await asyncio.gather(*(tokens.access_token("c1", force_refresh=True) for _ in range(3)))
-    assert all(g.access_token != stale.access_token for g in refreshed)

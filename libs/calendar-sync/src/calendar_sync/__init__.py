@@ -31,7 +31,7 @@ How a connector plugs in
    drift and the auth service)::
 
        store = create_document_store(settings)
-       tokens = AuthTokenClient(auth_url, client_id, client_secret, http=...)
+       tokens = AuthTokenClient(AuthInternalClient(auth_url, client_id, client_secret))
        events_sink, raw_sink, dead_letter = broker_sinks(broker)
        statuses = StatusPublisher(events_sink, provider=Provider.OUTLOOK, source="calendar-outlook")
        states = AppliedStateRepository(store.collection(APPLIED_COLLECTION))

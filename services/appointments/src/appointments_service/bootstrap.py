@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
-from appointments_service.adapters.auth_client import HttpConnectionDirectory
+from appointments_service.adapters.auth_client import AuthConnectionDirectory
 from appointments_service.adapters.connector_client import HttpCalendarGateway
 from appointments_service.adapters.publisher import kafka_publisher
 from appointments_service.adapters.rate_limit import SlidingWindowLimiter
@@ -29,6 +29,7 @@ from appointments_service.handlers.sync_status import register_sync_status_handl
 from appointments_service.service_layer.appointments import AppointmentService, ServiceConfig
 from appointments_service.service_layer.ports import CalendarGateway, ConnectionDirectory
 from appointments_service.settings import Settings
+from visitor_common.contracts.auth_internal_client import AuthInternalClient
 from visitor_common.events import Provider
 from visitor_common.outbox import OutboxRelay
 from visitor_common.persistence import DocumentStore, create_document_store
@@ -68,13 +69,14 @@ def _verifier(settings: Settings) -> JwtVerifier:
     )
 
 
-def _directory(settings: Settings) -> HttpConnectionDirectory:
-    return HttpConnectionDirectory(
+def _directory(settings: Settings) -> AuthConnectionDirectory:
+    client = AuthInternalClient(
         settings.auth_url,
         settings.service_client_id,
         settings.service_client_secret.get_secret_value(),
         timeout=settings.http_timeout_seconds,
     )
+    return AuthConnectionDirectory(client)
 
 
 def _gateway(settings: Settings) -> HttpCalendarGateway:

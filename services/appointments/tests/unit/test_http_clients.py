@@ -1,4 +1,5 @@
-"""The HTTP adapters: auth internal API (service token, 404 → not linked) and connectors."""
+"""The HTTP adapters: auth internal API (404 → not linked, failures → AuthUnavailable) and
+connectors. The shared client of auth's internal API has its own tests in ``libs/common``."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from appointments_service.adapters.auth_client import HttpConnectionDirectory
+from appointments_service.adapters.auth_client import AuthConnectionDirectory
 from appointments_service.adapters.connector_client import HttpCalendarGateway
 from appointments_service.service_layer.ports import AuthUnavailable, ConnectorUnavailable
+from visitor_common.contracts.auth_internal_client import AuthInternalClient
 from visitor_common.contracts.availability import AvailabilityQuery, TimeSlot
 from visitor_common.events import Provider
 
@@ -41,42 +43,47 @@ def auth_transport(requests: list[httpx.Request], *, token_status: int = 200) ->
     return httpx.MockTransport(handler)
 
 
+def directory(client_secret: str, transport: httpx.MockTransport) -> AuthConnectionDirectory:
+    http = httpx.AsyncClient(transport=transport)
+    return AuthConnectionDirectory(
+        AuthInternalClient("http://auth", "appointments", client_secret, http=http)
+    )
+
+
 async def test_directory_uses_one_cached_service_token() -> None:
     requests: list[httpx.Request] = []
-    directory = HttpConnectionDirectory(
-        "http://auth", "appointments", "s3cret", transport=auth_transport(requests)
-    )
-    active = await directory.active_connection("t1", "e1")
+    connections = directory("s3cret", auth_transport(requests))
+    active = await connections.active_connection("t1", "e1")
     assert active is not None and active.provider is Provider.GOOGLE
-    bound = await directory.connection("c1")
+    bound = await connections.connection("c1")
     assert bound is not None and bound.status.value == "inactive"
-    assert await directory.active_connection("t1", "e2") is None
+    assert await connections.active_connection("t1", "e2") is None
     token_requests = [r for r in requests if r.url.path == "/internal/v1/service-token"]
     assert len(token_requests) == 1
     form = token_requests[0].content.decode()
     assert "grant_type=client_credentials" in form and "client_id=appointments" in form
-    await directory.aclose()
+    await connections.aclose()
 
 
 async def test_directory_failures_are_auth_unavailable() -> None:
-    directory = HttpConnectionDirectory(
-        "http://auth", "appointments", "wrong", transport=auth_transport([], token_status=401)
-    )
+    refused = directory("wrong", auth_transport([], token_status=401))
     with pytest.raises(AuthUnavailable):
-        await directory.active_connection("t1", "e1")
+        await refused.active_connection("t1", "e1")
+
+    with pytest.raises(AuthUnavailable):
+        await directory("s3cret", auth_transport([])).connection("boom")
 
     def refuse(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
-    offline = HttpConnectionDirectory("http://auth", "a", "b", transport=httpx.MockTransport(refuse))
     with pytest.raises(AuthUnavailable):
-        await offline.connection("c1")
+        await directory("b", httpx.MockTransport(refuse)).connection("c1")
 
 
 async def test_ids_are_escaped_into_one_path_segment() -> None:
     requests: list[httpx.Request] = []
-    directory = HttpConnectionDirectory("http://auth", "a", "b", transport=auth_transport(requests))
-    assert await directory.connection("../../admin") is None
+    connections = directory("b", auth_transport(requests))
+    assert await connections.connection("../../admin") is None
     assert requests[-1].url.raw_path.endswith(b"/calendar-connections/..%2F..%2Fadmin")
 
 

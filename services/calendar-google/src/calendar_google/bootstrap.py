@@ -43,6 +43,7 @@ from calendar_sync.engine import (
     SyncEngine,
 )
 from visitor_common import topics
+from visitor_common.contracts.auth_internal_client import AuthInternalClient
 from visitor_common.events import Provider
 from visitor_common.messaging import create_broker, ensure_topics
 from visitor_common.persistence import DocumentStore, create_document_store
@@ -103,7 +104,9 @@ def build_connector(settings: Settings) -> Connector:
     store = create_document_store(settings)
     http = provider_http_client(settings.provider_ca_file, settings.provider_timeout_seconds)
     tokens = AuthTokenClient(
-        settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()
+        AuthInternalClient(
+            settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()
+        )
     )
     provider = GoogleCalendarProvider(
         http,

@@ -1,32 +1,27 @@
-"""Integration fixtures: the Google emulator over HTTPS, a small fake of the auth service's
-internal API (uvicorn, real sockets; never ``auth_service``), a real Tansu broker, and the
-connector itself served by uvicorn so the emulator can push notifications to it."""
+"""Integration fixtures: the Google emulator over HTTPS, the fake of the auth service's
+internal API (``devstack.fake_auth``: uvicorn, real sockets; never ``auth_service``), a real
+Tansu broker, and the connector itself served by uvicorn so the emulator can push notifications
+to it."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
-import threading
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jwt
 import pytest
 import uvicorn
 from aiokafka import AIOKafkaConsumer
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI, Form, HTTPException, Request
-from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
 
 from calendar_google.bootstrap import Connector, create_app
 from calendar_google.settings import Settings
 from calendar_sync.testing import wait_until
+from devstack.fake_auth import FakeAuth, FakeConnection, IssuedToken
 from devstack.tansu import free_port
 from provider_emulators.core.server import EmulatorServer
 from provider_emulators.google.app import create_app as create_emulator_app
@@ -50,8 +45,6 @@ from visitor_common.events import (
 from visitor_common.messaging import ensure_topics, event_headers
 
 SERVICE_CLIENT = ("calendar-google", "svc-secret")
-JWT_ISSUER = "visitor-scheduling-auth"
-JWT_AUDIENCE = "visitor-scheduling"
 
 
 # ---------------------------------------------------------------- emulator
@@ -86,142 +79,26 @@ def _no_faults_left(request: pytest.FixtureRequest) -> Iterator[None]:
 # ---------------------------------------------------------------- fake auth service
 
 
-class FakeAuth:
-    """The auth service's internal API as the contract describes it, minting real emulator
-    access tokens; plus a JWKS and employee-token issuer for the ``/v1`` routes."""
+class GoogleTokens:
+    """The fake auth service's provider tokens: minted by the emulator for the linked account,
+    a new one for every request (a forced refresh included)."""
 
     def __init__(self, control: GoogleControl, world: SeededWorld) -> None:
         self.control = control
         self.world = world
-        self.connections: dict[str, dict[str, Any]] = {}
-        self.reauth: set[str] = set()
-        self.grants = 0
-        self.key = Ed25519PrivateKey.generate()
-        self.kid = "test-key"
-        self.url = ""
 
-    def link(
-        self, connection_id: str, email: str, *, tenant_id: str = "tenant-1", room_group_id: str | None = None
-    ) -> None:
-        for info in self.connections.values():  # one active connection per employee
-            if info["account_email"] == email and info["tenant_id"] == tenant_id:
-                info["status"] = "inactive"
-        self.connections[connection_id] = {
-            "connection_id": connection_id,
-            "tenant_id": tenant_id,
-            "employee_id": f"emp-{email}",
-            "provider": "google",
-            "account_email": email,
-            "status": "active",
-            "room_group_id": room_group_id,
-            "linked_at": datetime.now(UTC).isoformat(),
-        }
+    def linked(self, connection: FakeConnection) -> None:
+        pass
 
-    def employee_token(self, email: str, tenant_id: str = "tenant-1") -> str:
-        now = int(time.time())
-        claims = {
-            "sub": f"emp-{email}",
-            "tid": tenant_id,
-            "typ": "employee",
-            "email": email,
-            "iss": JWT_ISSUER,
-            "aud": JWT_AUDIENCE,
-            "iat": now,
-            "exp": now + 600,
-        }
-        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-        public_jwk = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(self.key.public_key()))
-        public_jwk.update({"kid": self.kid, "alg": "EdDSA", "use": "sig"})
-
-        @app.get("/.well-known/jwks.json")
-        def jwks() -> dict[str, Any]:
-            return {"keys": [public_jwk]}
-
-        @app.post("/internal/v1/service-token")
-        def service_token(
-            grant_type: str = Form(), client_id: str = Form(), client_secret: str = Form()
-        ) -> dict[str, Any]:
-            if (client_id, client_secret) != SERVICE_CLIENT or grant_type != "client_credentials":
-                raise HTTPException(401, "invalid_client")
-            return {"access_token": "svc-token", "token_type": "Bearer", "expires_in": 3600}
-
-        def authorised(request: Request) -> None:
-            if request.headers.get("authorization") != "Bearer svc-token":
-                raise HTTPException(401, "unauthorized")
-
-        @app.get("/internal/v1/calendar-connections/{connection_id}")
-        def connection(connection_id: str, request: Request) -> Any:
-            authorised(request)
-            if connection_id not in self.connections:
-                return JSONResponse({"code": "not_found", "title": "no such connection"}, status_code=404)
-            return self.connections[connection_id]
-
-        @app.get("/internal/v1/tenants/{tenant_id}/employees/{employee_id}/calendar-connection")
-        def employee_connection(tenant_id: str, employee_id: str, request: Request) -> Any:
-            authorised(request)
-            for info in self.connections.values():
-                active = info["status"] == "active"
-                if active and info["tenant_id"] == tenant_id and info["employee_id"] == employee_id:
-                    return info
-            return JSONResponse({"code": "no_active_connection", "title": "none"}, status_code=404)
-
-        @app.post("/internal/v1/calendar-connections/{connection_id}/access-token")
-        def access_token(connection_id: str, request: Request) -> Any:
-            authorised(request)
-            info = self.connections.get(connection_id)
-            if info is None:
-                return JSONResponse({"code": "not_found", "title": "no such connection"}, status_code=404)
-            if connection_id in self.reauth:
-                return JSONResponse(
-                    {"code": "reauth_required", "title": "Reauth", "detail": "Link Google Calendar again."},
-                    status_code=409,
-                )
-            minted = self.control.mint_token(info["account_email"], self.world.client_id)
-            self.grants += 1
-            expires = datetime.now(UTC) + timedelta(seconds=int(minted.get("expires_in", 3600)))
-            return {
-                "connection_id": connection_id,
-                "provider": "google",
-                "access_token": minted["access_token"],
-                "expires_at": expires.isoformat(),
-            }
-
-        return app
-
-
-class ThreadedServer:
-    def __init__(self, app: FastAPI) -> None:
-        self.port = free_port()
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ThreadedServer:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            assert time.monotonic() < deadline, "fake auth did not start"
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
+    def grant(self, connection: FakeConnection, *, force_refresh: bool) -> IssuedToken:
+        minted = self.control.mint_token(str(connection.info.account_email), self.world.client_id)
+        return IssuedToken(minted["access_token"], int(minted.get("expires_in", 3600)))
 
 
 @pytest.fixture(scope="session")
 def fake_auth(control: GoogleControl, world: SeededWorld) -> Iterator[FakeAuth]:
-    auth = FakeAuth(control, world)
-    with ThreadedServer(auth.app()) as server:
-        auth.url = server.url
+    auth = FakeAuth(Provider.GOOGLE, GoogleTokens(control, world), service_client=SERVICE_CLIENT)
+    with auth.serving():
         yield auth
 
 
@@ -339,7 +216,7 @@ class Harness:
 
     def connection(self, email: str | None = None, *, room_group_id: str | None = None) -> str:
         connection_id = f"conn-{self.run_id}-{uuid.uuid4().hex[:6]}"
-        self.auth.link(connection_id, email or self.world.admin, room_group_id=room_group_id)
+        self.auth.link(email or self.world.admin, connection_id=connection_id, room_group_id=room_group_id)
         return connection_id
 
     def snapshot(

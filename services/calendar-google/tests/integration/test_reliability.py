@@ -113,7 +113,7 @@ async def test_other_providers_appointments_are_ignored(harness: Any) -> None:
 async def test_reauth_required_fails_once_without_a_retry_storm(harness: Any) -> None:
     connector = await harness.start_connector(push=False)
     conn = harness.connection()
-    harness.auth.reauth.add(conn)
+    harness.auth.connections[conn].reauth_required = True
     appt = f"{harness.run_id}-reauth"
     await harness.publish(harness.snapshot(appt, conn, slots=1, rooms=False))
     statuses = await harness.wait_for(lambda s: harness.latest(appt) is not None)

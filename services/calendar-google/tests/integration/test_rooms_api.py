@@ -28,7 +28,7 @@ async def test_rooms_need_a_building_then_list_its_rooms(harness: Any) -> None:
         body = (await client.get("/v1/rooms", headers=bearer(harness, harness.world.admin))).json()
         assert body["provider"] == "google" and body["selection_required"] is True
         assert {c["id"] for c in body["choices"]} == {"hq", "annex"} and body["rooms"] == []
-        harness.auth.connections[conn]["room_group_id"] = "hq"
+        harness.auth.connections[conn].info.room_group_id = "hq"
         body = (await client.get("/v1/rooms", headers=bearer(harness, harness.world.admin))).json()
         assert body["selection_required"] is False and body["selected"]["id"] == "hq"
         assert sorted(r["email"] for r in body["rooms"]) == sorted(

@@ -40,6 +40,7 @@ from calendar_sync.engine.state import (
 from calendar_sync.engine.status import StatusPublisher
 from calendar_sync.engine.tokens import AuthTokenClient
 from visitor_common import topics
+from visitor_common.contracts.auth_internal_client import AuthInternalClient
 from visitor_common.events.appointments import Provider
 from visitor_common.messaging import create_broker, ensure_topics
 from visitor_common.persistence import DocumentStore, create_document_store
@@ -86,7 +87,9 @@ def build_components(settings: Settings, *, store: DocumentStore | None = None) 
     graph = GraphClient(graph_http, base_url=settings.graph_base_url, limiter=limiter)
     provider = GraphCalendarProvider(graph, delta_window_future=timedelta(days=settings.drift_window_days))
     tokens = AuthTokenClient(
-        settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()
+        AuthInternalClient(
+            settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()
+        )
     )
     states = AppliedStateRepository(store.collection(APPLIED_COLLECTION))
     connections = ConnectionSyncRepository(store.collection(CONNECTIONS_COLLECTION))

@@ -1,6 +1,6 @@
-"""Integration fixtures: the Microsoft emulator over HTTPS, a fake of the auth service's
-internal API (contract: ``visitor_common.contracts.connections``), and helpers to serve ASGI
-apps on the test's own event loop."""
+"""Integration fixtures: the Microsoft emulator over HTTPS, the fake of the auth service's
+internal API (``devstack.fake_auth``; contract: ``visitor_common.contracts.connections``), and
+helpers to serve ASGI apps on the test's own event loop."""
 
 from __future__ import annotations
 
@@ -11,17 +11,16 @@ import secrets
 import socket
 import ssl
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI, Form, Request
-from fastapi.responses import JSONResponse
 
 from calendar_sync.testing import wait_until
+from devstack.fake_auth import EmployeeTokens, FakeAuth, FakeConnection, IssuedToken
 from provider_emulators.core.server import EmulatorServer
 from provider_emulators.microsoft.app import create_app as create_ms_app
 from provider_emulators.microsoft.testing import (
@@ -32,9 +31,8 @@ from provider_emulators.microsoft.testing import (
     obtain_tokens,
     seed_ms_world,
 )
-from visitor_common.contracts.connections import AccessTokenGrant, ConnectionInfo, ServiceToken
+from visitor_common.contracts.connections import ConnectionInfo
 from visitor_common.events.appointments import Provider
-from visitor_common.events.connections import ConnectionStatus
 
 SERVICE_CLIENT_ID = "calendar-outlook"
 SERVICE_CLIENT_SECRET = "outlook-secret"
@@ -130,187 +128,60 @@ def graph_emulator(_ms_server: EmulatorServer) -> Iterator[GraphEmulator]:
         control.close()
 
 
-# --- a fake of the auth service's internal API -----------------------------------------------
+# --- the fake auth service (devstack.fake_auth) over real emulator tokens -------------------
 
 
-@dataclass
-class FakeConnection:
-    info: ConnectionInfo
-    access_token: str
-    refresh_token: str | None
-    reauth_required: bool = False
+class OutlookTokens:
+    """The fake auth service's provider tokens: obtained from the emulator when an account is
+    linked, refreshed there on a forced refresh (a refused refresh means: link again)."""
 
+    def __init__(self, emulator: GraphEmulator) -> None:
+        self.emulator = emulator
 
-@dataclass
-class FakeAuth:
-    """Implements ``visitor_common.contracts.connections`` over real emulator tokens."""
+    def linked(self, connection: FakeConnection) -> None:
+        tokens = self.emulator.tokens_for(str(connection.info.account_email))
+        connection.access_token = tokens["access_token"]
+        connection.refresh_token = tokens.get("refresh_token")
 
-    emulator: GraphEmulator
-    connections: dict[str, FakeConnection] = field(default_factory=dict)
-    service_tokens: set[str] = field(default_factory=set)
-    token_requests: int = 0
-    forced_refreshes: int = 0
-    url: str = ""
-    jwks: dict[str, Any] = field(default_factory=lambda: {"keys": []})
+    def grant(self, connection: FakeConnection, *, force_refresh: bool) -> IssuedToken | None:
+        if force_refresh and not self._refresh(connection):
+            return None
+        assert connection.access_token is not None
+        return IssuedToken(connection.access_token, expires_in=50 * 60)
 
-    def link(self, account: str, *, tenant_id: str = "t1", employee_id: str | None = None) -> ConnectionInfo:
-        tokens = self.emulator.tokens_for(account)
-        info = ConnectionInfo(
-            connection_id=f"conn-{secrets.token_hex(4)}",
-            tenant_id=tenant_id,
-            employee_id=employee_id or f"emp-{account.split('@')[0]}",
-            provider=Provider.OUTLOOK,
-            account_email=account,
-            status=ConnectionStatus.ACTIVE,
-            room_group_id=None,
-            linked_at=dt.datetime.now(dt.UTC),
-        )
-        self.connections[info.connection_id] = FakeConnection(
-            info, tokens["access_token"], tokens.get("refresh_token")
-        )
-        return info
-
-    async def _refresh(self, conn: FakeConnection) -> None:
+    def _refresh(self, connection: FakeConnection) -> bool:
         world = self.emulator.world
         form = {
             "grant_type": "refresh_token",
             "client_id": world.client_id,
             "client_secret": world.client_secret,
-            "refresh_token": conn.refresh_token or "",
+            "refresh_token": connection.refresh_token or "",
         }
-        async with httpx.AsyncClient(
-            base_url=self.emulator.base_url, verify=self.emulator.ssl_context()
-        ) as http:
-            response = await http.post("/organizations/oauth2/v2.0/token", data=form)
+        with httpx.Client(base_url=self.emulator.base_url, verify=self.emulator.ssl_context()) as http:
+            response = http.post("/organizations/oauth2/v2.0/token", data=form)
         if response.status_code != 200:
-            conn.reauth_required = True
-            return
+            return False
         body = response.json()
-        conn.access_token = body["access_token"]
-        conn.refresh_token = body.get("refresh_token", conn.refresh_token)
-
-    def app(self) -> FastAPI:
-        app = FastAPI()
-
-        def problem(status: int, code: str, detail: str) -> JSONResponse:
-            body = {"type": "about:blank", "title": detail, "status": status, "code": code, "detail": detail}
-            return JSONResponse(body, status_code=status, media_type="application/problem+json")
-
-        def authorized(request: Request) -> bool:
-            header = request.headers.get("authorization", "")
-            return header.startswith("Bearer ") and header[7:] in self.service_tokens
-
-        @app.get("/.well-known/jwks.json")
-        async def jwks() -> JSONResponse:
-            return JSONResponse(self.jwks)
-
-        @app.post("/internal/v1/service-token")
-        async def service_token(
-            grant_type: str = Form(), client_id: str = Form(), client_secret: str = Form()
-        ) -> JSONResponse:
-            if grant_type != "client_credentials" or (client_id, client_secret) != (
-                SERVICE_CLIENT_ID,
-                SERVICE_CLIENT_SECRET,
-            ):
-                return problem(401, "invalid_client", "bad service credential")
-            token = secrets.token_urlsafe(16)
-            self.service_tokens.add(token)
-            return JSONResponse(ServiceToken(access_token=token, expires_in=3600).model_dump())
-
-        @app.get("/internal/v1/calendar-connections/{connection_id}")
-        async def connection(connection_id: str, request: Request) -> JSONResponse:
-            if not authorized(request):
-                return problem(401, "unauthorized", "service token required")
-            conn = self.connections.get(connection_id)
-            if conn is None:
-                return problem(404, "not_found", "no such connection")
-            return JSONResponse(conn.info.model_dump(mode="json"))
-
-        @app.get("/internal/v1/tenants/{tenant_id}/employees/{employee_id}/calendar-connection")
-        async def employee_connection(tenant_id: str, employee_id: str, request: Request) -> JSONResponse:
-            if not authorized(request):
-                return problem(401, "unauthorized", "service token required")
-            for conn in self.connections.values():
-                info = conn.info
-                if (info.tenant_id, info.employee_id) == (tenant_id, employee_id) and info.status == "active":
-                    return JSONResponse(info.model_dump(mode="json"))
-            return problem(404, "no_active_connection", "no active calendar connection")
-
-        @app.post("/internal/v1/calendar-connections/{connection_id}/access-token")
-        async def access_token(connection_id: str, request: Request) -> JSONResponse:
-            if not authorized(request):
-                return problem(401, "unauthorized", "service token required")
-            conn = self.connections.get(connection_id)
-            if conn is None:
-                return problem(404, "not_found", "no such connection")
-            self.token_requests += 1
-            if request.query_params.get("force_refresh") == "true" and not conn.reauth_required:
-                self.forced_refreshes += 1
-                await self._refresh(conn)
-            if conn.reauth_required:
-                return problem(409, "reauth_required", "Outlookカレンダーとの連携をやり直してください。")
-            grant = AccessTokenGrant(
-                connection_id=connection_id,
-                provider=Provider.OUTLOOK,
-                access_token=conn.access_token,
-                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=50),
-            )
-            return JSONResponse(grant.model_dump(mode="json"))
-
-        return app
+        connection.access_token = body["access_token"]
+        connection.refresh_token = body.get("refresh_token", connection.refresh_token)
+        return True
 
 
 @pytest.fixture
-async def fake_auth(graph_emulator: GraphEmulator) -> AsyncIterator[FakeAuth]:
-    auth = FakeAuth(graph_emulator)
-    async with serve(auth.app()) as url:
-        auth.url = url
+def fake_auth(graph_emulator: GraphEmulator) -> Iterator[FakeAuth]:
+    auth = FakeAuth(
+        Provider.OUTLOOK,
+        OutlookTokens(graph_emulator),
+        service_client=(SERVICE_CLIENT_ID, SERVICE_CLIENT_SECRET),
+    )
+    with auth.serving():
         yield auth
 
 
-# --- employee JWTs (the fake auth service also serves the JWKS) ------------------------------
-
-
-class JwtIssuer:
-    """Signs employee tokens the way the auth service does (EdDSA, kid, iss/aud)."""
-
-    issuer = "visitor-scheduling-auth"
-    audience = "visitor-scheduling"
-
-    def __init__(self) -> None:
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        self.key = Ed25519PrivateKey.generate()
-        self.kid = "test-key-1"
-
-    def jwks(self) -> dict[str, Any]:
-        import json
-
-        from jwt.algorithms import OKPAlgorithm
-
-        jwk = json.loads(OKPAlgorithm.to_jwk(self.key.public_key()))
-        return {"keys": [{**jwk, "kid": self.kid, "alg": "EdDSA", "use": "sig"}]}
-
-    def employee_token(self, tenant_id: str, employee_id: str, email: str = "e@x.com") -> str:
-        import jwt
-
-        now = int(dt.datetime.now(dt.UTC).timestamp())
-        claims = {
-            "iss": self.issuer,
-            "aud": self.audience,
-            "sub": employee_id,
-            "tid": tenant_id,
-            "typ": "employee",
-            "email": email,
-            "iat": now,
-            "exp": now + 600,
-        }
-        return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid})
-
-
 @pytest.fixture
-def jwt_issuer() -> JwtIssuer:
-    return JwtIssuer()
+def jwt_issuer() -> EmployeeTokens:
+    """Employee tokens; a test serves its JWKS with ``fake_auth.jwks = jwt_issuer.jwks()``."""
+    return EmployeeTokens(kid="test-key-1")
 
 
 # --- Kafka helpers ---------------------------------------------------------------------------
@@ -451,7 +322,7 @@ class Connector:
 
 @pytest.fixture
 async def start_connector(
-    kafka_bootstrap: str, graph_emulator: GraphEmulator, fake_auth: FakeAuth, jwt_issuer: JwtIssuer
+    kafka_bootstrap: str, graph_emulator: GraphEmulator, fake_auth: FakeAuth, jwt_issuer: EmployeeTokens
 ) -> AsyncIterator[Any]:
     """``await start_connector(**settings)`` starts one connector instance (HTTP + consumers)."""
     from calendar_outlook.bootstrap import create_app
