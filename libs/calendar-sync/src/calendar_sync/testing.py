@@ -53,7 +53,7 @@ T = TypeVar("T")
 async def wait_until(
     predicate: Callable[[], T | Awaitable[T]],
     *,
-    within: float = 20.0,
+    within: float = 60.0,
     interval: float = 0.02,
     what: str = "the awaited outcome",
 ) -> T:

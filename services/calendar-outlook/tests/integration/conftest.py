@@ -487,7 +487,7 @@ def ours(events: list[dict[str, Any]], appointment_id: str) -> list[dict[str, An
     return [e for e in events if value(e) == appointment_id]
 
 
-async def until(predicate: Any, timeout: float = 20.0) -> Any:
+async def until(predicate: Any, timeout: float = 60.0) -> Any:
     """Poll a (sync or async) predicate until it holds (``calendar_sync.testing.wait_until``)."""
     return await wait_until(predicate, within=timeout)
 
