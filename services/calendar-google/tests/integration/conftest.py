@@ -288,7 +288,7 @@ class Harness:
                 if isinstance(data, CalendarSyncStatusReported):
                     self.statuses.append(data)
 
-    async def wait_for(self, predicate: Any, timeout: float = 20.0) -> list[CalendarSyncStatusReported]:
+    async def wait_for(self, predicate: Any, timeout: float = 60.0) -> list[CalendarSyncStatusReported]:
         async def met() -> bool:
             await self.poll_statuses()
             return bool(predicate(self.statuses))

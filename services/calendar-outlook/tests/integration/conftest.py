@@ -244,7 +244,7 @@ class StatusCollector:
         found = self.by_appointment.get(appointment_id)
         return found[-1] if found else None
 
-    async def wait_for(self, predicate: Any, timeout: float = 20.0) -> None:
+    async def wait_for(self, predicate: Any, timeout: float = 60.0) -> None:
         async def check() -> None:
             async with self._changed:
                 await self._changed.wait_for(lambda: predicate(self))
@@ -252,7 +252,7 @@ class StatusCollector:
         await asyncio.wait_for(check(), timeout)
 
     async def wait_state(
-        self, appointment_id: str, state: str, version: int | None = None, timeout: float = 20.0
+        self, appointment_id: str, state: str, version: int | None = None, timeout: float = 60.0
     ) -> Any:
         def ok(c: StatusCollector) -> bool:
             return any(
