@@ -87,11 +87,29 @@ def partitions_per_instance(brokers: Iterable[Any], topic: str) -> list[int]:
     return held
 
 
-def group_settled(brokers: Iterable[Any], topic: str, partitions: int) -> bool:
+def topic_partitions(brokers: Iterable[Any], topic: str) -> int | None:
+    """How many partitions ``topic`` has, from the metadata the instances' consumers hold (the
+    topic may have been created earlier by another suite with another partition count)."""
+    for broker in brokers:
+        for subscriber in broker.subscribers:
+            if topic not in subscriber.topic_names_for_subscribe:
+                continue
+            consumers = getattr(subscriber, "consumer_subgroup", None) or [subscriber.consumer]
+            for consumer in consumers:
+                known = consumer.partitions_for_topic(topic) if consumer else None
+                if known:
+                    return len(known)
+    return None
+
+
+def group_settled(brokers: Iterable[Any], topic: str, partitions: int | None = None) -> bool:
     """Every instance holds some of ``topic``'s partitions and together they hold them all (the
-    consumer group has finished rebalancing onto all its members)."""
+    consumer group has finished rebalancing onto all its members). ``partitions`` defaults to
+    the topic's actual count."""
+    brokers = list(brokers)
+    expected = partitions if partitions is not None else topic_partitions(brokers, topic)
     held = partitions_per_instance(brokers, topic)
-    return all(held) and sum(held) == partitions
+    return expected is not None and all(held) and sum(held) == expected
 
 
 @dataclass

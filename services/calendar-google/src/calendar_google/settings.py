@@ -7,7 +7,6 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from calendar_sync.engine.settings import ConnectorSettings
-from visitor_common import topics
 
 
 class Settings(ConnectorSettings):
@@ -20,16 +19,6 @@ class Settings(ConnectorSettings):
     consumer_group: str = Field("calendar-google", description="Kafka consumer group of the connector.")
     service_client_id: str = Field("calendar-google", description="Service credential for the auth service.")
     provider_timeout_seconds: float = Field(15.0, gt=0, description="Timeout of one Google API request.")
-
-    create_topics: bool = Field(True, description="Create missing topics at start-up.")
-    appointments_topic: str = Field(
-        topics.GOOGLE_APPOINTMENTS,
-        description="Topic of Google-bound appointments (override only to isolate tests).",
-    )
-    connections_topic: str = Field(
-        topics.CONNECTIONS,
-        description="Topic of calendar-connection events (override only to isolate tests).",
-    )
 
     calendar_base_url: str = Field("https://www.googleapis.com", description="Google Calendar API v3 host.")
     directory_base_url: str = Field(

@@ -1,5 +1,5 @@
 """Outlook connector: Microsoft Graph calendar sync, getSchedule availability, room lists and
-drift detection, on the shared engine ``visitor_common.calendar_sync``.
+drift detection, on the shared engine ``calendar_sync``.
 
 Only the Graph adapter is Outlook-specific:
 
@@ -9,10 +9,10 @@ Only the Graph adapter is Outlook-specific:
 - ``adapters.graph_provider`` — the engine's ``CalendarProvider`` / ``SupportsPush`` for Graph
   (events with ``transactionId`` and single-value extended properties, ``calendarView/delta``,
   ``getSchedule``, places room lists and rooms, subscriptions);
-- ``service_layer.drift`` — subscriptions renewed in place (PATCH) and Graph lifecycle
-  notifications; ``api.notifications`` — ``POST /notifications/outlook`` (validation handshake,
-  ``clientState`` check);
-- ``handlers.connections`` — link / unlink events start and stop drift watching.
+- ``service_layer.drift`` — Graph lifecycle notifications mapped onto the monitor's notices;
+  ``api.notifications`` — ``POST /notifications/outlook`` (validation handshake, ``clientState``
+  check).
 
-``bootstrap.create_app`` wires it; ``python -m calendar_outlook`` serves it.
+``bootstrap.create_app`` wires it on the shared connector shape
+(``calendar_sync.adapters.service``); ``python -m calendar_outlook`` serves it.
 """

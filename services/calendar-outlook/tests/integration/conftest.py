@@ -317,7 +317,7 @@ class Connector:
 
     @property
     def components(self) -> Any:
-        return self.app.state.components
+        return self.app.state.connector
 
 
 @pytest.fixture

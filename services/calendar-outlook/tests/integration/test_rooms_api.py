@@ -30,8 +30,7 @@ async def api(graph_emulator: Any, fake_auth: Any, jwt_issuer: Any) -> AsyncIter
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://outlook") as client:
         yield client
-    await app.state.components.graph_http.aclose()
-    await app.state.components.tokens.aclose()
+    await app.state.connector.runtime.stop()
 
 
 def bearer(jwt_issuer: Any, conn: Any) -> dict[str, str]:

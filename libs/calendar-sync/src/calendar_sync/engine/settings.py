@@ -14,10 +14,20 @@ from pydantic import Field, SecretStr
 from calendar_sync.core.drift import DriftPolicy
 from calendar_sync.engine.consumer import RedeliveryPolicy
 from calendar_sync.engine.retry import RetryPolicy
+from visitor_common import topics
 from visitor_common.settings import ServiceSettings
 
 
 class ConnectorSettings(ServiceSettings):
+    appointments_topic: str | None = Field(
+        None,
+        description="Topic of this provider's appointments; unset = the registry's topic for the "
+        "provider (override only to isolate tests).",
+    )
+    connections_topic: str = Field(
+        topics.CONNECTIONS,
+        description="Topic of calendar-connection events (override only to isolate tests).",
+    )
     consumer_group: str = Field("calendar-connector", description="Kafka consumer group of the connector.")
     consumer_max_workers: int = Field(
         6, ge=1, le=64, description="Kafka consumers per topic in this process (partitions run in parallel)."

@@ -1,1 +1,0 @@
-"""FastStream subscribers."""
