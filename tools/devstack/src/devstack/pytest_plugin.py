@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,8 +53,8 @@ def mongodb_uri() -> Iterator[str]:
     if not _docker_available():
         pytest.skip(
             "MongoDB contract run skipped: MONGODB_URI is not set and no Docker engine answers "
-            "(no MongoDB server can be installed on this machine); the in-memory run still covers "
-            "the contract"
+            "(no MongoDB server can be installed on this machine); the in-memory and SQLite runs "
+            "still cover the contract"
         )
     from testcontainers.mongodb import MongoDbContainer
 
@@ -61,10 +62,19 @@ def mongodb_uri() -> Iterator[str]:
         yield container.get_connection_url()
 
 
-@pytest.fixture(params=["memory", pytest.param("mongodb", marks=pytest.mark.mongodb)])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[DocumentStore]:
+@pytest.fixture(params=["memory", "sqlite", pytest.param("mongodb", marks=pytest.mark.mongodb)])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[DocumentStore]:
     if request.param == "memory":
         yield InMemoryDocumentStore()
+        return
+    if request.param == "sqlite":
+        from visitor_common.persistence.sqlite import SqliteDocumentStore
+
+        sqlite = SqliteDocumentStore(tmp_path / "store.sqlite3")
+        try:
+            yield sqlite
+        finally:
+            await sqlite.close()
         return
     from visitor_common.persistence.mongo import MongoDocumentStore
 
