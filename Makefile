@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 
-.PHONY: help bootstrap run test lint typecheck contracts bench docs clean
+.PHONY: help bootstrap run kafka test lint typecheck contracts bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -15,8 +15,11 @@ bootstrap: ## install pinned uv and sync .venv from uv.lock
 run: bootstrap ## run the whole local stack (Tansu, emulators, four services); Ctrl-C stops it
 	@$(PY) -m devstack
 
-test: bootstrap lint typecheck contracts ## lint, type check, import contracts, then every test
-	@$(PY) -m pytest
+kafka: bootstrap ## Apache Kafka (KRaft, jars from Maven Central) on 127.0.0.1:9092; Ctrl-C stops it
+	@$(PY) -m devstack.kafka
+
+test: bootstrap lint typecheck contracts ## lint, type check, import contracts, every test; e2e also on Kafka
+	@scripts/test.sh
 
 lint: bootstrap ## ruff check and format check
 	@.venv/bin/ruff check .
@@ -35,4 +38,4 @@ docs: bootstrap ## regenerate the README's configuration table from the settings
 	@$(PY) -m devstack.configdoc --write README.md
 
 clean: ## remove the environments and caches
-	rm -rf .venv .venv-tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-tools .pytest_cache .mypy_cache .ruff_cache .cache
