@@ -1,7 +1,8 @@
 """The whole local stack in one process tree: a broker, both provider emulators, four services.
 
 The broker is whichever :func:`devstack.brokers.run_broker` picks (Tansu by default; Apache
-Kafka or an external broker on request).
+Kafka or an external broker on request). Each service keeps its documents in a SQLite file
+under ``<state-dir>/data/`` unless ``MONGODB_URI`` is set, so a restart of the stack keeps them.
 
 Start order follows the dependencies: broker → emulators → auth (JWKS, tokens) → connectors →
 appointments. Every child runs in its own process group and is stopped as a group.
@@ -137,6 +138,10 @@ class LocalStack:
                 self.say(f"{'demo tenant':<20} {self.demo.tenant_id}  (accounts in {self.demo_file})")
         self._write_pids()
 
+    def sqlite_path(self, service: str) -> Path:
+        """Where ``service`` keeps its documents (kept across restarts of the stack)."""
+        return self.config.state_dir / "data" / f"{service}.sqlite3"
+
     @property
     def demo_file(self) -> Path:
         return self.config.state_dir / "demo.json"
@@ -224,7 +229,8 @@ class LocalStack:
         }
         if os.environ.get("MONGODB_URI"):
             common["MONGODB_URI"] = os.environ["MONGODB_URI"]
-
+        else:
+            common["SQLITE_PATH"] = str(self.sqlite_path(service))
         specific: dict[str, str] = {}
         if service == "auth":
             specific = {
