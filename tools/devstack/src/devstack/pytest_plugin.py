@@ -28,6 +28,17 @@ from devstack.kafka import KafkaBroker, kafka_unavailable_reason
 from visitor_common.persistence import DocumentStore, InMemoryDocumentStore
 
 
+def pytest_report_header() -> str:
+    """Which broker this run uses, on the first lines of every test run (and CI log)."""
+    try:
+        broker = run_broker()
+    except (BrokerUnavailable, ValueError) as error:
+        return f"broker: none ({error})"
+    idempotence = "on" if broker.idempotent else "off"
+    where = broker.bootstrap_servers if isinstance(broker, ExternalBroker) else "started by the fixtures"
+    return f"broker: {broker.kind} ({where}; idempotent producers {idempotence})"
+
+
 def _broker(choose: Callable[[], Broker]) -> Broker:
     """The broker ``choose`` picks, started; a skip that says why if it cannot run here."""
     try:
