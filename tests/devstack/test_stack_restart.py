@@ -13,7 +13,7 @@ import pytest
 from devstack.testing import running_stack
 from devstack.walkthrough import morning_in
 
-pytestmark = [pytest.mark.e2e, pytest.mark.broker]
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(300)]  # two stack starts
 
 
 async def test_appointments_survive_a_restart_and_calendars_can_be_linked_again(tmp_path: Path) -> None:
