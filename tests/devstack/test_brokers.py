@@ -3,6 +3,12 @@ Maven Central, runs as a real broker that keeps its data across a restart."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -111,3 +117,54 @@ async def _read(address: str, topic: str, group: str, expected: int) -> list[str
     finally:
         await consumer.stop()
     return values
+
+
+@needs_kafka
+def test_make_kafka_prints_its_address_and_ctrl_c_stops_it(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devstack.kafka", "--port", "0", "--data-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line.rstrip())
+            if line.startswith("kafka ready:") or "failed" in line:
+                break
+        assert lines[-1].startswith("kafka ready: KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:"), lines
+        host, port = lines[-1].split("=", 1)[1].rsplit(":", 1)
+        with socket.create_connection((host, int(port)), timeout=5):
+            pass
+        assert json.loads((tmp_path / "ports.json").read_text())["port"] == int(port)  # kept for next time
+        broker_pid = _java_child(process.pid)
+        process.send_signal(signal.SIGINT)  # what Ctrl-C does
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert not Path(f"/proc/{broker_pid}").exists() or _zombie(broker_pid)
+
+
+def _java_child(parent: int) -> int:
+    """The broker's pid: the java process whose parent is ``parent``."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text().rsplit(")", 1)
+                if "(java" in stat[0] and int(stat[1].split()[1]) == parent:
+                    return int(entry.name)
+            except OSError:
+                continue
+    raise AssertionError(f"no java child of {parent}")
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -217,13 +218,25 @@ class KafkaBroker:
         return self
 
     def _choose_ports(self) -> None:
-        # A data dir keeps its ports (a client may hold the address, and KRaft the voter's).
+        # A data dir keeps its ports where it can (a client may still hold the address); KRaft
+        # itself accepts new ones, so a saved port someone else took meanwhile is replaced.
         assert self.data_dir is not None
         saved = self.data_dir / "ports.json"
         known = json.loads(saved.read_text()) if saved.exists() else {}
-        self.port = self.port or known.get("port") or free_port(self.host)
-        self.controller_port = self.controller_port or known.get("controller") or free_port(self.host)
+        self.port = self.port or self._still_free(known.get("port"))
+        self.controller_port = self.controller_port or self._still_free(known.get("controller"))
         saved.write_text(json.dumps({"port": self.port, "controller": self.controller_port}))
+
+    def _still_free(self, port: int | None) -> int:
+        if port:
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as Java's listener
+                try:
+                    probe.bind((self.host, port))
+                    return port
+                except OSError:
+                    pass
+        return free_port(self.host)
 
     def _configure(self) -> Path:
         assert self.data_dir is not None
