@@ -4,7 +4,7 @@
 PY := .venv/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
 
-.PHONY: help bootstrap run test test-fast lint typecheck contracts bench docs clean
+.PHONY: help bootstrap run kafka test test-fast lint typecheck contracts bench docs clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -12,12 +12,15 @@ help: ## list the targets
 bootstrap: ## install pinned uv and sync .venv from uv.lock
 	@$(BOOTSTRAP)
 
-run: bootstrap ## run the whole local stack (Tansu, emulators, four services); Ctrl-C stops it
+run: bootstrap ## the whole local stack (Tansu, emulators, four services; data kept in .devstack/); Ctrl-C stops it
 	@$(PY) -m devstack
 
-test: bootstrap lint typecheck contracts ## lint, type check, import contracts, then every test
+kafka: bootstrap ## Apache Kafka (KRaft, jars from Maven Central) on 127.0.0.1:9092; Ctrl-C stops it
+	@$(PY) -m devstack.kafka
+
+test: bootstrap lint typecheck contracts ## lint, type check, import contracts, every test; e2e also on Kafka
 	@scripts/ensure-browser.sh
-	@$(PY) -m pytest
+	@scripts/test.sh
 
 test-fast: bootstrap ## the inner loop: unit tests only (no broker, no running stack), under a minute
 	@$(PY) -m pytest -q libs services -m "not broker and not e2e and not integration and not mongodb"
@@ -39,4 +42,4 @@ docs: bootstrap ## regenerate the README's configuration table from the settings
 	@$(PY) -m devstack.configdoc --write README.md
 
 clean: ## remove the environments and caches
-	rm -rf .venv .venv-tools .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .venv-tools .pytest_cache .mypy_cache .ruff_cache .cache

@@ -17,4 +17,4 @@ def test_readme_configuration_table_is_generated_from_the_settings() -> None:
 def test_every_service_documents_its_broker_and_store_settings() -> None:
     names = {env for _, env, _, _ in configdoc.rows()}
     for prefix in ("AUTH_", "APPOINTMENTS_", "CALENDAR_GOOGLE_", "CALENDAR_OUTLOOK_"):
-        assert {f"{prefix}KAFKA_BOOTSTRAP_SERVERS", f"{prefix}MONGODB_URI"} <= names
+        assert {f"{prefix}KAFKA_BOOTSTRAP_SERVERS", f"{prefix}MONGODB_URI", f"{prefix}SQLITE_PATH"} <= names

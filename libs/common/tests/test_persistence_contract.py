@@ -1,6 +1,7 @@
-"""One contract, two adapters: the in-memory store always, MongoDB when one is reachable.
+"""One contract, three adapters: the in-memory and SQLite stores always, MongoDB when one is
+reachable.
 
-Every repository in the services is written against this behaviour, so both adapters must
+Every repository in the services is written against this behaviour, so all adapters must
 agree on it exactly.
 """
 
@@ -119,3 +120,50 @@ async def test_delete(store: DocumentStore) -> None:
     assert await coll.delete("a") is True
     assert await coll.delete("a") is False
     assert await coll.get("a") is None
+
+
+async def test_unique_index_on_nested_fields_with_a_boolean_partial(store: DocumentStore) -> None:
+    # The shape the appointments service uses: reception.code unique per tenant while active.
+    coll = store.collection(name())
+    index = UniqueIndex("code_active", ("tenant_id", "reception.code"), {"reception.active": True})
+    await coll.ensure_indexes([index], lookup=["tenant_id"])
+    await coll.ensure_indexes([index], lookup=["tenant_id"])  # idempotent, as at every start
+
+    def doc(doc_id: str, code: str, active: bool) -> dict[str, object]:
+        return {"_id": doc_id, "version": 1, "tenant_id": "t1", "reception": {"code": code, "active": active}}
+
+    await coll.insert(doc("a", "受付-1", True))
+    await coll.insert(doc("b", "受付-1", False))
+    await coll.insert(doc("c", "受付-2", True))
+    with pytest.raises(DuplicateKeyError) as caught:
+        await coll.insert(doc("d", "受付-1", True))
+    assert caught.value.index == "code_active"
+    # Retiring the first code frees it for another appointment.
+    await coll.replace(doc("a", "受付-1", False) | {"version": 2}, expected_version=1)
+    await coll.insert(doc("d", "受付-1", True))
+    active = await coll.find({"reception.code": "受付-1", "reception.active": True})
+    assert [d["_id"] for d in active] == ["d"]
+
+
+async def test_find_matches_null_and_non_string_values_exactly(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "room": None, "n": 2, "ok": True})
+    await coll.insert({"_id": "b", "version": 1, "n": 3, "ok": False})
+    assert [d["_id"] for d in await coll.find({"room": None})] == ["a"]
+    assert [d["_id"] for d in await coll.find({"n": 3})] == ["b"]
+    assert [d["_id"] for d in await coll.find({"ok": True, "_id": "a"})] == ["a"]
+    assert await coll.find({"_id": "b", "ok": True}) == []
+
+
+async def test_the_outbox_is_written_with_the_change_and_survives_a_refused_replace(
+    store: DocumentStore,
+) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "outbox": []})
+    await coll.replace({"_id": "a", "version": 2, "outbox": [{"id": "e1"}]}, expected_version=1)
+    with pytest.raises(VersionConflictError):  # a stale writer neither adds nor drops events
+        await coll.replace({"_id": "a", "version": 2, "outbox": []}, expected_version=1)
+    assert [d["outbox"] for d in await coll.find_with_outbox(limit=10)] == [[{"id": "e1"}]]
+    await coll.remove_from_outbox("a", ["e1"])
+    assert (await coll.get("a")) == {"_id": "a", "version": 2, "outbox": []}
+    await coll.remove_from_outbox("missing", ["e1"])  # nothing to do, no error

@@ -7,6 +7,7 @@ configuration without collisions.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -55,6 +56,11 @@ class ServiceSettings(BaseSettings):
         None, description="MongoDB connection string; the in-memory store is used when unset."
     )
     mongodb_database: str = Field("visitor_scheduling", description="MongoDB database name.")
+    sqlite_path: Path | None = Field(
+        None,
+        description="SQLite file of the durable embedded store, used when no MongoDB URI is set "
+        "(`make run` sets one per service under its state dir); in memory when both are unset.",
+    )
     jwt_issuer: str = Field("visitor-scheduling-auth", description="Expected `iss` of access tokens.")
     jwt_audience: str = Field("visitor-scheduling", description="Expected `aud` of access tokens.")
     jwks_url: str | None = Field(None, description="Where the auth service publishes its JWKS.")

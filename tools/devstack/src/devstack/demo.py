@@ -2,6 +2,9 @@
 
 The emulators keep their state in memory, so this runs on every start. The same world is what
 the end-to-end tests and ``make bench`` use, so a developer can replay any test by hand.
+The services' own data is durable (SQLite under the state dir, or MongoDB), so on a restart the
+tenant is kept, and the demo hosts' calendar links, whose grants died with the emulators, are
+unlinked (``unlink_stale_calendars``): after a restart they link again, as after a first start.
 
 * Google Workspace ``example.com``: ``alice@example.com`` (directory permission),
   ``bob@example.com``, the personal account ``carol@gmail.com``; buildings ``hq`` and ``annex``
@@ -103,7 +106,8 @@ def seed_tenant(auth_url: str, operator_key: str, state_file: Path) -> DemoAccou
                 "admin_password": accounts.admin_password,
             },
         )
-        if created.status_code == 409:  # kept from an earlier run (MongoDB mode)
+        if created.status_code == 409:  # kept from an earlier run (durable store)
+            unlink_stale_calendars(http, accounts)
             return accounts
         created.raise_for_status()
         token = _sign_in(http, accounts.tenant_id, accounts.admin_email, accounts.admin_password)
@@ -120,6 +124,26 @@ def seed_tenant(auth_url: str, operator_key: str, state_file: Path) -> DemoAccou
         member.raise_for_status()
     accounts.save(state_file)
     return accounts
+
+
+def unlink_stale_calendars(http: httpx.Client, accounts: DemoAccounts) -> list[str]:
+    """Unlink the demo hosts' calendars kept from an earlier run; returns the hosts unlinked.
+
+    The emulators start empty, so a kept link holds a refresh token no provider knows any more:
+    left alone it would read ``active`` until its first use turned it ``reauth_required``.
+    Unlinking through the public API (revocation at the provider fails quietly) tells the
+    connectors too, through the usual ``unlinked`` event.
+    """
+    unlinked = []
+    for provider in ("google", "microsoft"):
+        email, password = accounts.credentials(provider)
+        bearer = {"Authorization": f"Bearer {_sign_in(http, accounts.tenant_id, email, password)}"}
+        response = http.delete("/v1/calendar-connections/current", headers=bearer)
+        if response.status_code == 404:  # nothing linked
+            continue
+        response.raise_for_status()
+        unlinked.append(email)
+    return unlinked
 
 
 def _existing_or_new(state_file: Path) -> DemoAccounts:

@@ -1,4 +1,8 @@
-"""The whole local stack in one process tree: Tansu, both provider emulators, four services.
+"""The whole local stack in one process tree: a broker, both provider emulators, four services.
+
+The broker is whichever :func:`devstack.brokers.run_broker` picks (Tansu by default; Apache
+Kafka or an external broker on request). Each service keeps its documents in a SQLite file
+under ``<state-dir>/data/`` unless ``MONGODB_URI`` is set, so a restart of the stack keeps them.
 
 Start order follows the dependencies: broker → emulators → auth (JWKS, tokens) → connectors →
 appointments. Every child runs in its own process group and is stopped as a group.
@@ -16,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from devstack.brokers import Broker, run_broker
 from devstack.demo import DemoAccounts, ProviderApps, seed_providers, seed_tenant
 from devstack.processes import ManagedProcess, python_module, wait_healthy
-from devstack.tansu import TansuBroker, free_port
+from devstack.tansu import free_port
 
 SERVICES = ("auth", "calendar-google", "calendar-outlook", "appointments")
 SERVICE_MODULES = {
@@ -104,7 +109,7 @@ class LocalStack:
         self.config = config
         self.say = say
         self.children: list[ManagedProcess] = []
-        self.broker: TansuBroker | None = None
+        self.broker: Broker | None = None
         self.emulators: dict[str, EmulatorInfo] = {}
         self.apps: ProviderApps | None = None
         self.demo: DemoAccounts | None = None
@@ -114,8 +119,10 @@ class LocalStack:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
-        self.broker = TansuBroker(port=self.config.ports["kafka"]).start()
-        self.say(f"kafka (tansu)        {self.broker.bootstrap_servers}")
+        broker = run_broker(port=self.config.ports["kafka"], data_dir=self.config.state_dir / "kafka-data")
+        self.broker = broker
+        broker.start()
+        self.say(f"{'kafka (' + broker.kind + ')':<20} {broker.bootstrap_servers}")
         for provider in ("google", "microsoft"):
             self._start_emulator(provider)
         google, microsoft = self.emulators["google"], self.emulators["microsoft"]
@@ -131,6 +138,10 @@ class LocalStack:
                 self.say(f"{'demo tenant':<20} {self.demo.tenant_id}  (accounts in {self.demo_file})")
         self._write_pids()
 
+    def sqlite_path(self, service: str) -> Path:
+        """Where ``service`` keeps its documents (kept across restarts of the stack)."""
+        return self.config.state_dir / "data" / f"{service}.sqlite3"
+
     @property
     def demo_file(self) -> Path:
         return self.config.state_dir / "demo.json"
@@ -139,7 +150,7 @@ class LocalStack:
         for child in reversed(self.children):
             child.stop()
         if self.broker is not None:
-            self.broker.stop()
+            self.broker.close()
 
     def crash_and_restart(self, service: str) -> None:
         """Kill ``service`` without warning (SIGKILL), then start it again with the same settings."""
@@ -151,8 +162,8 @@ class LocalStack:
 
     def pids(self) -> list[int]:
         pids = [c.pid for c in self.children if c.pid]
-        if self.broker and self.broker.process:
-            pids.append(self.broker.process.pid)
+        if self.broker and self.broker.pid:
+            pids.append(self.broker.pid)
         return pids
 
     def _write_pids(self) -> None:
@@ -208,8 +219,9 @@ class LocalStack:
             "HTTP_HOST": self.config.host,
             "HTTP_PORT": str(self.config.ports[service]),
             "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
-            "KAFKA_IDEMPOTENT_PRODUCER": "false",  # Tansu rejects InitProducerId
+            "KAFKA_IDEMPOTENT_PRODUCER": "true" if self.broker.idempotent else "false",
             # Tansu: group joins wait about half the session; a short one starts consumers sooner
+            # (and on Kafka a crashed member's partitions move sooner)
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "1000",
             "JWKS_URL": f"{self.config.url('auth')}/.well-known/jwks.json",
@@ -217,6 +229,8 @@ class LocalStack:
         }
         if os.environ.get("MONGODB_URI"):
             common["MONGODB_URI"] = os.environ["MONGODB_URI"]
+        else:
+            common["SQLITE_PATH"] = str(self.sqlite_path(service))
         specific: dict[str, str] = {}
         if service == "auth":
             specific = {

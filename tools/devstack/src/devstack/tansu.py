@@ -45,11 +45,17 @@ class TansuBroker:
 
     host: str = "127.0.0.1"
     port: int = 0
+    kind: str = field(default="tansu", init=False)
+    idempotent: bool = field(default=False, init=False)  # Tansu rejects InitProducerId
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
     def bootstrap_servers(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
 
     def start(self) -> TansuBroker:
         if self.port == 0:
@@ -73,6 +79,20 @@ class TansuBroker:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL the broker, as a crash would."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def restart(self) -> TansuBroker:
+        """Stop and start again on the same port; Tansu is in memory, so it comes back empty."""
+        self.stop()
+        return self.start()
+
+    def close(self) -> None:
+        self.stop()
 
     def __enter__(self) -> TansuBroker:
         return self.start()

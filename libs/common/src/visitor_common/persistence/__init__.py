@@ -1,5 +1,6 @@
-"""Persistence behind one small interface with two adapters (MongoDB via PyMongo async, and
-in memory), held to the same behaviour by one contract test suite."""
+"""Persistence behind one small interface with three adapters (MongoDB via PyMongo async,
+SQLite for the local stack, and in memory for the fast tests), held to the same behaviour by one
+contract test suite."""
 
 from visitor_common.persistence.base import (
     DocumentCollection,

@@ -1,4 +1,5 @@
-"""Pick the adapter from configuration: MongoDB when a URI is set, in memory otherwise."""
+"""Pick the adapter from configuration: MongoDB when a URI is set, else SQLite when a file is
+set, else in memory."""
 
 from __future__ import annotations
 
@@ -12,4 +13,8 @@ def create_document_store(settings: ServiceSettings) -> DocumentStore:
         from visitor_common.persistence.mongo import MongoDocumentStore
 
         return MongoDocumentStore(settings.mongodb_uri.get_secret_value(), settings.mongodb_database)
+    if settings.sqlite_path is not None:
+        from visitor_common.persistence.sqlite import SqliteDocumentStore
+
+        return SqliteDocumentStore(settings.sqlite_path)
     return InMemoryDocumentStore()

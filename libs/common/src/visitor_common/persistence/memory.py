@@ -72,7 +72,7 @@ class InMemoryCollection:
         found = [d for d in self._docs.values() if matches(d, filter)]
         if sort:
             name = sort.lstrip("-")
-            found.sort(key=lambda d: _sort_key(get_path(d, name)), reverse=sort.startswith("-"))
+            found.sort(key=lambda d: sort_key(get_path(d, name)), reverse=sort.startswith("-"))
         return copy.deepcopy(found[:limit] if limit is not None else found)
 
     async def replace(self, doc: Document, *, expected_version: int) -> None:
@@ -98,8 +98,9 @@ class InMemoryCollection:
                 doc["outbox"] = [e for e in doc.get("outbox", []) if e.get("id") not in drop]
 
 
-def _sort_key(value: Any) -> tuple[int, Any]:
-    # MongoDB sorts missing/null before values; mirror that so both adapters agree.
+def sort_key(value: Any) -> tuple[int, Any]:
+    """Sort key of a field's value: MongoDB sorts missing/null before values, and every adapter
+    mirrors that so they agree."""
     return (0, "") if value is _MISSING or value is None else (1, value)
 
 

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# `make test`'s test run (after lint, type check and import contracts); CI runs exactly this.
+#
+#   KAFKA_BOOTSTRAP_SERVERS set  every suite on that broker (someone else's; idempotent producers on)
+#   java and mvn on PATH         every suite on Tansu, then the end-to-end (and fault) suites again
+#                                on Apache Kafka (VISITOR_BROKER=kafka; jars fetched once into
+#                                .cache/kafka/ by Maven)
+#   otherwise                    every suite on Tansu; the Apache Kafka runs are skipped, and why
+#                                is printed
+# Extra arguments go to every pytest run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+KAFKA_SUITES=(tests/e2e)
+[ -d tests/faults ] && KAFKA_SUITES+=(tests/faults)
+
+if [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ]; then
+  echo "make test: every suite on the broker at KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP_SERVERS"
+  exec "$PY" -m pytest "$@"
+fi
+
+"$PY" -m pytest "$@"
+
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "make test: SKIPPED the Apache Kafka runs of ${KAFKA_SUITES[*]}: they need a JDK (17+) and" \
+    "Maven on PATH (java: $(command -v java || echo missing), mvn: $(command -v mvn || echo missing));" \
+    "those suites ran on Tansu above"
+  exit 0
+fi
+echo "make test: ${KAFKA_SUITES[*]} again, on Apache Kafka"
+"$PY" -m devstack.kafka --fetch-only
+VISITOR_BROKER=kafka "$PY" -m pytest "${KAFKA_SUITES[@]}" "$@"
