@@ -47,7 +47,13 @@ class Keys:
     def verifier(self) -> JwtVerifier:
         return JwtVerifier(JwksSource(static=self.jwks), issuer=ISSUER, audience=AUDIENCE)
 
-    def mint(self, tenant: str = "t1", employee: str = "e1", email: str | None = "host@example.co.jp") -> str:
+    def mint(
+        self,
+        tenant: str = "t1",
+        employee: str = "e1",
+        email: str | None = "host@example.co.jp",
+        role: str | None = None,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": employee,
@@ -60,6 +66,8 @@ class Keys:
         }
         if email:
             claims["email"] = email
+        if role:
+            claims["role"] = role
         return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": KID})
 
 

@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from appointments_service.adapters.repository import AppointmentRepository, Conflict, ReceptionCodeTaken
-from appointments_service.domain import rules
+from appointments_service.domain import access, rules
+from appointments_service.domain.access import Action, Caller
 from appointments_service.domain.availability import apply_answer, availability_query
 from appointments_service.domain.errors import (
     AppointmentNotFound,
@@ -74,12 +75,21 @@ class ServiceConfig:
 
 @dataclass(frozen=True)
 class Host:
-    """The calling employee (from the verified JWT) and the bearer token to forward."""
+    """The calling employee (from the verified JWT) and the bearer token to forward.
+
+    The bearer is only ever forwarded to ask about the caller's *own* calendar: the ownership
+    rule (``domain.access``) lets nobody but the host change an appointment, so free/busy and
+    rooms checked for a change are always the host's."""
 
     tenant_id: str
     employee_id: str
     email: str | None
     bearer: str
+    is_admin: bool = False
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(tenant_id=self.tenant_id, employee_id=self.employee_id, is_admin=self.is_admin)
 
 
 @dataclass(frozen=True)
@@ -216,12 +226,14 @@ class AppointmentService:
 
     # --- read ------------------------------------------------------------------------------
 
-    async def get(self, tenant_id: str, appointment_id: str) -> tuple[Appointment, CalendarSyncView]:
-        loaded = await self.repo.get(tenant_id, appointment_id)
-        if loaded is None:
-            raise AppointmentNotFound()
-        report, _ = await self.repo.get_sync(appointment_id)
-        return loaded[0], rules.sync_view(loaded[0], report)
+    async def get(self, host: Host, appointment_id: str) -> tuple[Appointment, CalendarSyncView]:
+        appointment, _ = await self._load(host, appointment_id, Action.READ)
+        return appointment, await self.sync_view(appointment)
+
+    async def sync_view(self, appointment: Appointment) -> CalendarSyncView:
+        """The calendar-sync view of an appointment the caller was already allowed to see."""
+        report, _ = await self.repo.get_sync(appointment.appointment_id)
+        return rules.sync_view(appointment, report)
 
     async def list_for_host(self, host: Host, limit: int = 100) -> list[tuple[Appointment, CalendarSyncView]]:
         found = await self.repo.for_host(host.tenant_id, host.employee_id, limit=limit)
@@ -237,7 +249,7 @@ class AppointmentService:
         self, host: Host, appointment_id: str, if_match: str | None, change: DetailsChange
     ) -> Appointment:
         return await self._change(
-            host.tenant_id, appointment_id, if_match, lambda a: a.update_details(change, self.clock())
+            host, Action.CHANGE, appointment_id, if_match, lambda a: a.update_details(change, self.clock())
         )
 
     async def reschedule(
@@ -249,7 +261,7 @@ class AppointmentService:
         any_free_room: bool | None = None,
     ) -> Appointment:
         now = self.clock()
-        current, _ = await self._load(host.tenant_id, appointment_id)
+        current, _ = await self._load(host, appointment_id, Action.CHANGE)
         rules.check_version(current, rules.parse_if_match(if_match))
         current.require_reschedulable(len(drafts))
         candidates = rules.build_candidates(drafts, current.duration_minutes, now)
@@ -267,23 +279,23 @@ class AppointmentService:
             )
 
         # The availability check took a while: store only if nothing changed meanwhile.
-        return await self._change(host.tenant_id, appointment_id, if_match, apply, check_binding=False)
+        return await self._change(host, Action.CHANGE, appointment_id, if_match, apply, check_binding=False)
 
     async def cancel(
         self, host: Host, appointment_id: str, if_match: str | None, reason: str | None
     ) -> Appointment:
         return await self._change(
-            host.tenant_id, appointment_id, if_match, lambda a: a.cancel(reason, self.clock())
+            host, Action.CANCEL, appointment_id, if_match, lambda a: a.cancel(reason, self.clock())
         )
 
     async def request_restore(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
         """R9: ask the bound connector to write the system's version back over drifted events.
         If-Match is optional here: without it, the version just read is the one restored."""
-        current, _ = await self._load(host.tenant_id, appointment_id)
+        current, _ = await self._load(host, appointment_id, Action.CHANGE)
         current.require_linked()
         if_match = if_match or rules.etag(current.version)
         return await self._change(
-            host.tenant_id, appointment_id, if_match, lambda a: a.request_restore(self.clock())
+            host, Action.CHANGE, appointment_id, if_match, lambda a: a.request_restore(self.clock())
         )
 
     async def reissue_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> GuestIssued:
@@ -291,7 +303,8 @@ class AppointmentService:
         token = rules.new_guest_token()
         now = self.clock()
         appointment = await self._change(
-            host.tenant_id,
+            host,
+            Action.CHANGE,
             appointment_id,
             if_match,
             lambda a: a.reissue_guest_link(token, self.config.guest_link_ttl, now),
@@ -301,22 +314,28 @@ class AppointmentService:
 
     async def revoke_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
         return await self._change(
-            host.tenant_id,
+            host,
+            Action.CHANGE,
             appointment_id,
             if_match,
             lambda a: a.revoke_guest_link(self.clock()),
             check_binding=False,
         )
 
-    async def _load(self, tenant_id: str, appointment_id: str) -> tuple[Appointment, list[dict[str, Any]]]:
-        loaded = await self.repo.get(tenant_id, appointment_id)
+    async def _load(
+        self, host: Host, appointment_id: str, action: Action
+    ) -> tuple[Appointment, list[dict[str, Any]]]:
+        """The appointment, if ``host`` may do ``action`` on it; otherwise 404, as if absent."""
+        loaded = await self.repo.get(host.tenant_id, appointment_id)
         if loaded is None:
             raise AppointmentNotFound()
+        access.require(loaded[0], host.caller, action)
         return loaded
 
     async def _change(
         self,
-        tenant_id: str,
+        host: Host,
+        action: Action,
         appointment_id: str,
         if_match: str | None,
         apply: Callable[[Appointment], Changed],
@@ -325,7 +344,7 @@ class AppointmentService:
     ) -> Appointment:
         """Load, check If-Match, the state and R8, apply, and store the change with its events
         in one write (compare-and-set on the version read)."""
-        current, outbox = await self._load(tenant_id, appointment_id)
+        current, outbox = await self._load(host, appointment_id, action)
         rules.check_version(current, rules.parse_if_match(if_match))
         current.require_changeable()
         if check_binding:
