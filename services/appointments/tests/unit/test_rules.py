@@ -91,6 +91,22 @@ def test_slots_more_than_a_year_ahead_are_refused() -> None:
     assert error_types(excinfo) == ["slot_too_far"]
 
 
+@pytest.mark.parametrize("hours", [-12, -9, 0, 9, 14])
+def test_starts_next_to_datetime_max_are_too_far_at_any_offset(hours: int) -> None:
+    start = datetime.max.replace(second=0, microsecond=0, tzinfo=timezone(timedelta(hours=hours)))
+    with pytest.raises(InvalidAppointment) as excinfo:
+        rules.build_candidates([SlotDraft(start)], rules.MAX_DURATION_MINUTES, NOW)
+    assert error_types(excinfo) == ["slot_too_far"]
+
+
+def test_an_end_beyond_the_horizon_is_refused_without_arithmetic() -> None:
+    end = datetime.max.replace(tzinfo=UTC)
+    with pytest.raises(InvalidAppointment) as excinfo:
+        rules.build_candidates([SlotDraft(NOW + timedelta(days=1), end)], 60, NOW)
+    assert error_types(excinfo) == ["slot_too_far"]
+    assert excinfo.value.violations[0].field == ("candidates", 0, "end")
+
+
 def test_overlapping_candidates_are_refused() -> None:
     with pytest.raises(InvalidAppointment) as excinfo:
         rules.build_candidates([SlotDraft(at(24)), SlotDraft(at(48)), SlotDraft(at(24.5))], 60, NOW)

@@ -55,7 +55,8 @@ async def guest_view(token: GuestToken, service: ServiceDep) -> GuestAppointment
 
 @router.post("/{token}/pick", response_model=PickOut)
 async def pick(token: GuestToken, body: PickIn, service: ServiceDep) -> PickOut:
-    """Confirm one candidate; the reception code is in the answer. A second pick gets 409."""
+    """Confirm one candidate; the reception code is in the answer. Picking the confirmed slot
+    again answers the same confirmation and code; another slot after confirmation gets 409."""
     picked = await service.pick(token, body.slot_id)
     slot = picked.appointment.confirmed_slot()
     assert slot is not None

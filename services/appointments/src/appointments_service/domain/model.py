@@ -322,6 +322,13 @@ class Appointment(BaseModel):
             return []
         return [c for c in self.candidates if self.slot_available(c, now)]
 
+    def repeated_pick(self, slot_id: str) -> Reception | None:
+        """The confirmation the guest already holds when they pick the confirmed slot again (a
+        double click, a reload): the same answer again, not a 409 that hides the code."""
+        if self.status is AppointmentStatus.CONFIRMED and self.confirmed_slot_id == slot_id:
+            return self.reception
+        return None
+
     def check_pick(self, slot_id: str, now: datetime) -> CandidateSlot:
         """The guest's chosen slot; raises when the appointment or the slot cannot be confirmed."""
         if self.status is AppointmentStatus.CONFIRMED:

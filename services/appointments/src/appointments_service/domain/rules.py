@@ -40,6 +40,7 @@ MAX_CANDIDATES = 10
 MIN_DURATION_MINUTES = 5
 MAX_DURATION_MINUTES = 12 * 60
 MAX_HORIZON = timedelta(days=366)
+MAX_SLOT_SPAN = timedelta(minutes=MAX_DURATION_MINUTES)
 RECEPTION_CODE_DIGITS = 6
 GUEST_TOKEN_BYTES = 32  # 256 bits, well above the 128-bit floor
 
@@ -70,6 +71,11 @@ def _slot_errors(index: int, draft: SlotDraft, duration: timedelta, now: datetim
     errors: list[Violation] = []
     if draft.start.tzinfo is None or (draft.end is not None and draft.end.tzinfo is None):
         return [Violation(at, "times must carry a UTC offset (ISO 8601 with timezone)", "timezone_aware")]
+    # The horizon first, and only by subtraction (which cannot overflow): a start near
+    # datetime.max, at any offset, must be refused before ``start + duration`` is computed.
+    beyond = _beyond_horizon(at, draft, now)
+    if beyond:
+        return beyond
     end = draft.end if draft.end is not None else draft.start + duration
     if end <= draft.start:
         errors.append(Violation((*at, "end"), "end must be after start", "end_before_start"))
@@ -79,8 +85,16 @@ def _slot_errors(index: int, draft: SlotDraft, duration: timedelta, now: datetim
         )
     if draft.start <= now:
         errors.append(Violation((*at, "start"), "the slot must start in the future", "slot_in_past"))
-    elif draft.start - now > MAX_HORIZON:
+    return errors
+
+
+def _beyond_horizon(at: tuple[str | int, ...], draft: SlotDraft, now: datetime) -> list[Violation]:
+    """Start (and a given end) at most ``MAX_HORIZON`` ahead; aware subtraction never overflows."""
+    errors = []
+    if draft.start - now > MAX_HORIZON:
         errors.append(Violation((*at, "start"), "the slot is more than a year ahead", "slot_too_far"))
+    if draft.end is not None and draft.end - now > MAX_HORIZON + MAX_SLOT_SPAN:
+        errors.append(Violation((*at, "end"), "the slot ends more than a year ahead", "slot_too_far"))
     return errors
 
 

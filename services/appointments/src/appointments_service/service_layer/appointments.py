@@ -405,9 +405,13 @@ class AppointmentService:
         return loaded
 
     async def pick(self, token: str, slot_id: str) -> Picked:
-        """Confirm the guest's choice; of two concurrent picks exactly one wins (CAS on version)."""
+        """Confirm the guest's choice; of two concurrent picks exactly one wins (CAS on version).
+        Picking the confirmed slot again answers the same confirmation; another slot is 409."""
         for _ in range(self.config.reception_code_attempts):
             current, outbox = await self._by_token(token)
+            repeated = current.repeated_pick(slot_id)
+            if repeated is not None:  # idempotent: nothing is written, the code is shown again
+                return Picked(appointment=current, reception_code=repeated.code)
             now = self.clock()
             current.check_pick(slot_id, now)
             await self._ensure_binding_usable_for_guest(current)
