@@ -249,7 +249,7 @@ def report(version: int = 1, state: SyncState = SyncState.SYNCED, **kw: object) 
 
 def test_unbound_appointment_is_not_linked_and_ignores_reports() -> None:
     current = appointment()
-    assert rules.sync_view(current, None).state is SyncState.NOT_LINKED
+    assert rules.sync_view(current, None).state == SyncState.NOT_LINKED
     assert not rules.accepts_report(current, None, report())
 
 
@@ -259,8 +259,8 @@ def test_bound_appointment_is_pending_until_reported() -> None:
     assert (view.state, view.provider, view.appointment_version) == (SyncState.PENDING, Provider.GOOGLE, 2)
     older = rules.report_from_event(report(version=1, provider_event_ids={"hold:s1": "e1"}))
     view = rules.sync_view(current, older)
-    assert view.state is SyncState.PENDING and view.provider_event_ids == {"hold:s1": "e1"}
-    assert rules.sync_view(current, rules.report_from_event(report(version=2))).state is SyncState.SYNCED
+    assert view.state == SyncState.PENDING and view.provider_event_ids == {"hold:s1": "e1"}
+    assert rules.sync_view(current, rules.report_from_event(report(version=2))).state == SyncState.SYNCED
 
 
 def test_reports_are_version_aware() -> None:

@@ -39,7 +39,8 @@ router = APIRouter(
 @router.get("/{token}", response_model=GuestAppointmentOut)
 async def guest_view(token: GuestToken, service: ServiceDep) -> GuestAppointmentOut:
     """The appointment as the guest sees it, with the candidates still available."""
-    appointment, available = await service.guest_view(token)
+    view = await service.guest_view(token)
+    appointment = view.appointment
     link = appointment.guest_link
     assert link is not None
     confirmed = appointment.confirmed_slot()
@@ -47,9 +48,11 @@ async def guest_view(token: GuestToken, service: ServiceDep) -> GuestAppointment
         title=appointment.title,
         duration_minutes=appointment.duration_minutes,
         status=appointment.status,
-        candidates=[guest_slot(c) for c in available],
+        candidates=[guest_slot(c) for c in view.candidates],
         confirmed_slot=guest_slot(confirmed) if confirmed else None,
         expires_at=link.expires_at,
+        bookable=view.bookable,
+        notice=view.notice,
     )
 
 

@@ -21,6 +21,7 @@ from appointments_service.domain.model import (
     Appointment,
     Availability,
     CalendarSyncView,
+    HeldCalendarChange,
     SlotCheck,
 )
 from visitor_common.events import (
@@ -158,6 +159,11 @@ class AppointmentOut(BaseModel):
     guest_link: GuestLinkOut | None
     calendar_sync: CalendarSyncView
     cancel_reason: str | None = None
+    held_calendar_change: HeldCalendarChange | None = Field(
+        None,
+        description="Set while the calendar side of the cancellation waits for the bound calendar "
+        "to be linked again (R8): which connection and which provider events.",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -184,6 +190,7 @@ class AppointmentOut(BaseModel):
             guest_link=GuestLinkOut(expires_at=link.expires_at, revoked=link.revoked) if link else None,
             calendar_sync=sync,
             cancel_reason=appointment.cancel_reason,
+            held_calendar_change=appointment.held_calendar_change,
             created_at=appointment.created_at,
             updated_at=appointment.updated_at,
         )
@@ -232,6 +239,10 @@ class GuestAppointmentOut(BaseModel):
     candidates: list[GuestSlotOut] = Field(description="The candidates still available.")
     confirmed_slot: GuestSlotOut | None = None
     expires_at: datetime
+    bookable: bool = Field(
+        True, description="False while the host's calendar cannot be updated: nothing can be picked now."
+    )
+    notice: str | None = Field(None, description="Why it cannot be booked right now, for the guest.")
 
 
 class PickOut(BaseModel):

@@ -46,7 +46,9 @@ from appointments_service.service_layer.ports import (
     ConnectorUnavailable,
 )
 from visitor_common.events import (
+    AppointmentStatus,
     CalendarBinding,
+    CalendarConnectionLinked,
     CalendarSyncStatusReported,
     CandidateSlot,
     ConnectionStatus,
@@ -57,12 +59,11 @@ from visitor_common.events import (
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-PROVIDER_LABELS = {Provider.GOOGLE: "Google", Provider.OUTLOOK: "Outlook"}
-_STATUS_REASONS = {
-    ConnectionStatus.INACTIVE: "the host has since linked another calendar",
-    ConnectionStatus.REAUTH_REQUIRED: "its sign-in has expired or was revoked",
-    ConnectionStatus.UNLINKED: "it has been unlinked",
-}
+PROVIDER_LABELS = rules.PROVIDER_LABELS
+GUEST_NOT_BOOKABLE = (
+    "This visit cannot be booked right now: the host's calendar cannot be updated at the moment. "
+    "Please contact the host."
+)
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,16 @@ class Created:
 class Picked:
     appointment: Appointment
     reception_code: str
+
+
+@dataclass(frozen=True)
+class GuestView:
+    """What the guest may do: ``bookable`` is false while the bound calendar is unusable."""
+
+    appointment: Appointment
+    candidates: list[CandidateSlot]
+    bookable: bool = True
+    notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -230,18 +241,35 @@ class AppointmentService:
         appointment, _ = await self._load(host, appointment_id, Action.READ)
         return appointment, await self.sync_view(appointment)
 
-    async def sync_view(self, appointment: Appointment) -> CalendarSyncView:
-        """The calendar-sync view of an appointment the caller was already allowed to see."""
+    async def sync_view(
+        self, appointment: Appointment, statuses: dict[str, ConnectionStatus | None] | None = None
+    ) -> CalendarSyncView:
+        """The calendar-sync view of an appointment the caller was already allowed to see
+        (``statuses``: connection statuses already asked during this request)."""
         report, _ = await self.repo.get_sync(appointment.appointment_id)
-        return rules.sync_view(appointment, report)
+        connection = await self._status_for_view(appointment, {} if statuses is None else statuses)
+        return rules.sync_view(appointment, report, connection)
 
     async def list_for_host(self, host: Host, limit: int = 100) -> list[tuple[Appointment, CalendarSyncView]]:
         found = await self.repo.for_host(host.tenant_id, host.employee_id, limit=limit)
-        out = []
-        for appointment in found:
-            report, _ = await self.repo.get_sync(appointment.appointment_id)
-            out.append((appointment, rules.sync_view(appointment, report)))
-        return out
+        statuses: dict[str, ConnectionStatus | None] = {}  # a host has one or two connections
+        return [(appointment, await self.sync_view(appointment, statuses)) for appointment in found]
+
+    async def _status_for_view(
+        self, appointment: Appointment, statuses: dict[str, ConnectionStatus | None]
+    ) -> ConnectionStatus | None:
+        """The bound connection's status for a view; ``None`` when unbound or when the auth
+        service cannot be asked (a view never fails for it: it just cannot say "blocked")."""
+        binding = appointment.binding
+        if binding is None:
+            return None
+        if binding.connection_id not in statuses:
+            try:
+                statuses[binding.connection_id] = await self._binding_status(binding)
+            except AuthUnavailable:
+                log.warning("connection status unknown", extra={"connection_id": binding.connection_id})
+                statuses[binding.connection_id] = None
+        return statuses[binding.connection_id]
 
     # --- host changes ----------------------------------------------------------------------
 
@@ -284,9 +312,31 @@ class AppointmentService:
     async def cancel(
         self, host: Host, appointment_id: str, if_match: str | None, reason: str | None
     ) -> Appointment:
-        return await self._change(
-            host, Action.CANCEL, appointment_id, if_match, lambda a: a.cancel(reason, self.clock())
+        """Cancel at once. If the bound connection is unusable (R8), the calendar side is held
+        until that same connection is linked again (0004); it never goes to another calendar."""
+        current, _ = await self._load(host, appointment_id, Action.CANCEL)
+        rules.check_version(current, rules.parse_if_match(if_match))
+        current.require_changeable()
+        status = await self._status_or_unavailable(current)
+        if status is None or status is ConnectionStatus.ACTIVE:
+            return await self._change(
+                host, Action.CANCEL, appointment_id, if_match, lambda a: a.cancel(reason, self.clock())
+            )
+        report, _ = await self.repo.get_sync(appointment_id)
+        event_ids = report.provider_event_ids if report is not None else {}
+
+        def held(latest: Appointment) -> Changed:
+            return latest.cancel(reason, self.clock(), calendar_unusable=status, provider_event_ids=event_ids)
+
+        cancelled = await self._change(
+            host, Action.CANCEL, appointment_id, if_match, held, check_binding=False
         )
+        log.info("cancellation held: bound connection unusable", extra={"appointment_id": appointment_id})
+        # The connection may have come back while this was written (its "linked" event then
+        # found nothing to release): look once more, so the cancellation cannot stay stuck.
+        if await self._status_or_none(cancelled) is ConnectionStatus.ACTIVE:
+            return await self._release(appointment_id) or cancelled
+        return cancelled
 
     async def request_restore(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
         """R9: ask the bound connector to write the system's version back over drifted events.
@@ -364,25 +414,39 @@ class AppointmentService:
     def _entries(self, changed: Changed) -> list[dict[str, Any]]:
         return routed_entries(changed.appointment, changed.events, self.config.event_source)
 
+    async def _binding_status(self, binding: CalendarBinding) -> ConnectionStatus:
+        """The bound connection's status at the auth service (a deleted one counts as unlinked).
+        Raises ``AuthUnavailable``."""
+        info = await self.directory.connection(binding.connection_id)
+        return info.status if info is not None else ConnectionStatus.UNLINKED
+
+    async def _status_or_unavailable(self, appointment: Appointment) -> ConnectionStatus | None:
+        """The bound connection's status (``None``: unbound); 503 when auth cannot be asked."""
+        if appointment.binding is None:
+            return None
+        try:
+            return await self._binding_status(appointment.binding)
+        except AuthUnavailable as error:
+            raise DependencyUnavailable("Could not verify the appointment's calendar connection.") from error
+
+    async def _status_or_none(self, appointment: Appointment) -> ConnectionStatus | None:
+        return await self._status_for_view(appointment, {})
+
     async def _ensure_binding_usable(self, appointment: Appointment) -> None:
         """R8: a change may only go to the bound connection; refuse it when that one is unusable."""
         binding = appointment.binding
-        if binding is None:
+        status = await self._status_or_unavailable(appointment)
+        if binding is None or status is ConnectionStatus.ACTIVE:
             return
-        try:
-            info = await self.directory.connection(binding.connection_id)
-        except AuthUnavailable as error:
-            raise DependencyUnavailable("Could not verify the appointment's calendar connection.") from error
-        status = info.status if info is not None else ConnectionStatus.UNLINKED
-        if status is ConnectionStatus.ACTIVE:
-            return
+        assert status is not None
         label = PROVIDER_LABELS[binding.provider]
         raise BoundConnectionUnusable(
             f"This appointment was created with the {label} calendar of {binding.account_email}, and every "
             f"change goes to that calendar only. That connection is no longer usable: "
-            f"{_STATUS_REASONS.get(status, status.value)}. Link the {label} calendar "
-            f"{binding.account_email} again to change or cancel this appointment; it is never written "
-            "to another calendar.",
+            f"{rules.CONNECTION_PROBLEMS.get(status, status.value)}. Link the {label} calendar "
+            f"{binding.account_email} again to change this appointment; it is never written "
+            "to another calendar. (Cancelling works meanwhile: the calendar side then waits for "
+            "the relink.)",
             provider=binding.provider.value,
             connection_id=binding.connection_id,
             account_email=str(binding.account_email),
@@ -390,11 +454,68 @@ class AppointmentService:
             action=f"relink_{binding.provider.value}",
         )
 
+    # --- held calendar changes (R8, decision 0004) ------------------------------------------
+
+    async def release_held_for_link(self, event: CalendarConnectionLinked) -> list[str]:
+        """The host linked a connection: release the cancellations held for exactly that
+        connection of that account. Returns the appointments released.
+
+        The auth service is asked first whether the connection is still active, so a replayed
+        or stale "linked" event cannot send a cancellation to a connection unlinked since;
+        ``AuthUnavailable`` propagates (the event is then redelivered)."""
+        found = await self.repo.holding_for_connection(event.tenant_id, event.connection_id)
+        matching = [
+            a.appointment_id
+            for a in found
+            if a.released_by_link(
+                event.tenant_id,
+                event.employee_id,
+                event.provider,
+                event.connection_id,
+                str(event.account_email),
+            )
+        ]
+        if not matching:
+            return []
+        info = await self.directory.connection(event.connection_id)
+        if info is None or info.status is not ConnectionStatus.ACTIVE:
+            return []
+        return [a for a in matching if await self._release(a) is not None]
+
+    async def _release(self, appointment_id: str) -> Appointment | None:
+        """Write the held cancellation to the bound provider's topic (CAS; retried on a race)."""
+        for _ in range(self.config.write_attempts):
+            loaded = await self.repo.get_any(appointment_id)
+            if loaded is None or loaded[0].held_calendar_change is None:
+                return None
+            current, outbox = loaded
+            changed = current.release_held_change(self.clock())
+            entries = routed_entries(
+                changed.appointment, changed.events, self.config.event_source, released=True
+            )
+            try:
+                await self.repo.save(
+                    changed.appointment, [*outbox, *entries], expected_version=current.version
+                )
+            except Conflict:
+                continue
+            log.info("held cancellation released", extra={"appointment_id": appointment_id})
+            self.notify()
+            return changed.appointment
+        return None
+
     # --- guest -----------------------------------------------------------------------------
 
-    async def guest_view(self, token: str) -> tuple[Appointment, list[CandidateSlot]]:
+    async def guest_view(self, token: str) -> GuestView:
+        """The candidates still available; none, with a notice, while the bound calendar is
+        unusable (a pick would only fail with 409)."""
         appointment, _ = await self._by_token(token)
-        return appointment, appointment.available_candidates(self.clock())
+        available = appointment.available_candidates(self.clock())
+        if appointment.status is AppointmentStatus.PROPOSED and rules.is_blocked(
+            appointment, await self._status_or_none(appointment)
+        ):
+            return GuestView(appointment, [], bookable=False, notice=GUEST_NOT_BOOKABLE)
+        return GuestView(appointment, available)
 
     async def _by_token(self, token: str) -> tuple[Appointment, list[dict[str, Any]]]:
         loaded = await self.repo.by_guest_token_hash(rules.hash_guest_token(token))
@@ -436,10 +557,7 @@ class AppointmentService:
             await self._ensure_binding_usable(appointment)
         except BoundConnectionUnusable as error:
             log.warning("guest pick refused: bound connection unusable", extra=error.context)
-            raise BoundConnectionUnusable(
-                "The host's calendar cannot be updated at the moment, so this choice cannot be "
-                "confirmed. Please contact the host."
-            ) from error
+            raise BoundConnectionUnusable(GUEST_NOT_BOOKABLE) from error
 
     async def _release_if_over(self, tenant_id: str, code: str, now: datetime) -> None:
         """A code stays taken while its appointment lies ahead; free it once that is over."""
