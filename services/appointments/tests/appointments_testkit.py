@@ -47,7 +47,13 @@ class Keys:
     def verifier(self) -> JwtVerifier:
         return JwtVerifier(JwksSource(static=self.jwks), issuer=ISSUER, audience=AUDIENCE)
 
-    def mint(self, tenant: str = "t1", employee: str = "e1", email: str | None = "host@example.co.jp") -> str:
+    def mint(
+        self,
+        tenant: str = "t1",
+        employee: str = "e1",
+        email: str | None = "host@example.co.jp",
+        role: str | None = None,
+    ) -> str:
         now = int(time.time())
         claims: dict[str, Any] = {
             "sub": employee,
@@ -60,6 +66,8 @@ class Keys:
         }
         if email:
             claims["email"] = email
+        if role:
+            claims["role"] = role
         return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": KID})
 
 
@@ -409,3 +417,36 @@ def restart_broker_with_topics(port: int, partitions: int = 1) -> Any:
         broker.stop()
         raise errors[0]
     return broker
+
+
+def connection_event(
+    directory: FakeDirectory, connection_id: str, kind: str = "linked", **overrides: Any
+) -> bytes:
+    """The auth service's calendar-connection event for a connection of ``directory``."""
+    from visitor_common.events import (
+        CalendarConnectionDeactivated,
+        CalendarConnectionLinked,
+        CalendarConnectionUnlinked,
+        new_event,
+        serialize_event,
+    )
+
+    models = {
+        "linked": CalendarConnectionLinked,
+        "unlinked": CalendarConnectionUnlinked,
+        "deactivated": CalendarConnectionDeactivated,
+    }
+    info = directory.connections[connection_id]
+    fields = {
+        "connection_id": info.connection_id,
+        "tenant_id": info.tenant_id,
+        "employee_id": info.employee_id,
+        "provider": info.provider,
+        "account_email": info.account_email,
+        **overrides,
+    }
+    data = models[kind](**fields)
+    event = new_event(
+        data, source="/services/auth", subject=connection_id, tenant_id=str(fields["tenant_id"])
+    )
+    return serialize_event(event)

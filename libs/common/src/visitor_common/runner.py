@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -31,6 +31,21 @@ def configuration_problems(settings_class: type[ServiceSettings], error: Validat
     return problems
 
 
+def uvicorn_options(settings: ServiceSettings) -> dict[str, Any]:
+    """How every service runs uvicorn. Forwarding headers (``X-Forwarded-For``/``-Proto``) are
+    believed only from ``trusted_proxies``: uvicorn's own default trusts them from 127.0.0.1,
+    so any local process could pose as any client; with no proxy configured they are ignored
+    and the peer address is the client, which per-address rate limits key on."""
+    proxies = settings.trusted_proxy_list
+    return {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_config": None,
+        "proxy_headers": bool(proxies),
+        "forwarded_allow_ips": proxies or None,
+    }
+
+
 def serve(settings_class: type[S], create_app: Callable[[S], FastAPI]) -> None:
     try:
         settings = settings_class()
@@ -39,4 +54,4 @@ def serve(settings_class: type[S], create_app: Callable[[S], FastAPI]) -> None:
             print(line, file=sys.stderr)
         raise SystemExit(2) from None
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.http_host, port=settings.http_port, log_config=None)
+    uvicorn.run(create_app(settings), **uvicorn_options(settings))

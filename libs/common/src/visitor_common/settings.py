@@ -7,10 +7,11 @@ configuration without collisions.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Self
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -64,11 +65,31 @@ class ServiceSettings(BaseSettings):
     jwt_issuer: str = Field("visitor-scheduling-auth", description="Expected `iss` of access tokens.")
     jwt_audience: str = Field("visitor-scheduling", description="Expected `aud` of access tokens.")
     jwks_url: str | None = Field(None, description="Where the auth service publishes its JWKS.")
+    trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDR ranges of the reverse proxies (ingress) "
+        "whose X-Forwarded-For / X-Forwarded-Proto are believed; empty: none, the peer address "
+        "is the client (rate limits key on it).",
+    )
 
     @property
     def event_source(self) -> str:
         """CloudEvents ``source`` of everything this service emits: ``/services/<service_name>``."""
         return f"/services/{self.service_name}"
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        for entry in _entries(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as error:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR range") from error
+        return ",".join(_entries(value))
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _entries(self.trusted_proxies)
 
     @model_validator(mode="after")
     def _heartbeat_within_session(self) -> Self:
@@ -78,3 +99,7 @@ class ServiceSettings(BaseSettings):
                 f"(got {self.kafka_heartbeat_interval_ms} and {self.kafka_session_timeout_ms})"
             )
         return self
+
+
+def _entries(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]

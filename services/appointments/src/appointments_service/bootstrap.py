@@ -25,6 +25,7 @@ from appointments_service.api import appointments as appointments_api
 from appointments_service.api import guest as guest_api
 from appointments_service.api.deps import ApiContext
 from appointments_service.api.problems import install_domain_error_handler
+from appointments_service.handlers.connections import register_connections_handler
 from appointments_service.handlers.sync_status import register_sync_status_handler
 from appointments_service.service_layer.appointments import AppointmentService, ServiceConfig
 from appointments_service.service_layer.ports import CalendarGateway, ConnectionDirectory
@@ -106,12 +107,13 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
         notify=relay.notify,
         **({"clock": clock} if clock else {}),
     )
-    register_sync_status_handler(
-        runtime.broker,
-        service,
-        session_timeout_ms=settings.kafka_session_timeout_ms,
-        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-    )
+    for register in (register_sync_status_handler, register_connections_handler):
+        register(
+            runtime.broker,
+            service,
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        )
     for client in (directory, gateway):
         if hasattr(client, "aclose"):
             runtime.on_close(client.aclose)

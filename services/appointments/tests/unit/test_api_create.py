@@ -277,3 +277,22 @@ async def test_list_shows_own_appointments_newest_first(h: Harness) -> None:
     await h.create(tenant="t1", employee="e2")
     items = (await h.client.get("/v1/appointments", headers=h.auth())).json()["items"]
     assert [i["appointment_id"] for i in items] == [second["appointment_id"], first["appointment_id"]]
+
+
+@pytest.mark.parametrize("start", ["9999-12-31T23:59:59+00:00", "9999-12-31T23:59:00-09:00"])
+@pytest.mark.parametrize("with_end", [False, True])
+async def test_slots_at_the_end_of_time_are_422_at_any_offset(h: Harness, start: str, with_end: bool) -> None:
+    """Row 3: beyond the booking horizon before any date arithmetic (was a 500: start + duration)."""
+    body = create_body()
+    body["candidates"] = [{"start": start, **({"end": start} if with_end else {})}]
+    response = await post(h, body)
+    assert response.status_code == 422, response.text
+    assert "slot_too_far" in error_types(response)
+    assert response.json()["errors"][0]["loc"] == ["body", "candidates", 0, "start"]
+    created = await h.create()
+    rescheduled = await h.client.post(
+        f"/v1/appointments/{created['appointment_id']}/reschedule",
+        json={"candidates": body["candidates"]},
+        headers=h.auth() | {"If-Match": '"1"'},
+    )
+    assert rescheduled.status_code == 422 and "slot_too_far" in error_types(rescheduled)

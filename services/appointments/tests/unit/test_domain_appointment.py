@@ -38,6 +38,7 @@ from visitor_common.events import (
     CalendarBinding,
     CalendarRestoreRequested,
     CandidateSlot,
+    ConnectionStatus,
     Guest,
     Provider,
 )
@@ -319,3 +320,45 @@ def test_the_code_is_released_only_once_the_appointment_is_over() -> None:
     assert released is not None and released.reception is not None and not released.reception.active
     assert (released.version, released.updated_at) == (holder.version, holder.updated_at), "no change"
     assert proposed().release_reception_code(at(100)) is None, "no code to release"
+
+
+# --- held calendar changes (R8, decision 0004) -----------------------------------------------
+
+
+def _bound(now: datetime) -> Appointment:
+    binding = CalendarBinding(provider="google", connection_id="c1", account_email="host@example.co.jp")  # type: ignore[arg-type]
+    return make_appointment(now, binding=binding)
+
+
+def test_cancel_with_an_unusable_calendar_holds_its_calendar_side() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    changed = _bound(now).cancel(
+        "gone", now, calendar_unusable=ConnectionStatus.UNLINKED, provider_event_ids={"visit": "g1"}
+    )
+    held = changed.appointment.held_calendar_change
+    assert changed.appointment.status is AppointmentStatus.CANCELLED
+    assert held is not None and held.appointment_version == 2 and held.provider_event_ids == {"visit": "g1"}
+    assert isinstance(changed.events[0], AppointmentCancelled)
+    assert rules.is_blocked(changed.appointment, ConnectionStatus.UNLINKED)
+    assert not rules.is_blocked(changed.appointment, ConnectionStatus.ACTIVE)
+
+    link = ("t1", "e1", changed.appointment.binding.provider, "c1")  # type: ignore[union-attr]
+    assert changed.appointment.released_by_link(*link, "HOST@example.co.jp")
+    assert not changed.appointment.released_by_link(*link, "other@example.co.jp")
+    assert not changed.appointment.released_by_link("t1", "e2", link[2], "c1", "host@example.co.jp")
+    assert not changed.appointment.released_by_link("t1", "e1", link[2], "c2", "host@example.co.jp")
+
+    released = changed.appointment.release_held_change(now)
+    assert released.appointment.held_calendar_change is None and released.appointment.version == 3
+    assert isinstance(released.events[0], AppointmentCancelled) and released.events[0].reason == "gone"
+    with pytest.raises(InvalidState):
+        released.appointment.release_held_change(now)
+
+
+def test_an_unbound_or_usable_cancellation_holds_nothing() -> None:
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    unbound = make_appointment(now).cancel(None, now, calendar_unusable=ConnectionStatus.UNLINKED)
+    assert unbound.appointment.held_calendar_change is None
+    usable = _bound(now).cancel(None, now)
+    assert usable.appointment.held_calendar_change is None
+    assert not rules.is_blocked(usable.appointment, ConnectionStatus.UNLINKED)  # nothing left to write

@@ -92,13 +92,32 @@ async def test_two_concurrent_picks_exactly_one_wins(h: Harness) -> None:
     assert [json.loads(e["payload"])["type"].split(".")[-2] for e in outbox] == ["created", "confirmed"]
 
 
-async def test_many_concurrent_picks_of_the_same_slot(h: Harness) -> None:
+async def test_many_concurrent_picks_of_the_same_slot_confirm_once_with_one_code(h: Harness) -> None:
     created = await h.create()
     slot_id = created["candidates"][0]["slot_id"]
     results = await asyncio.gather(
         *(h.client.post(guest_url(created, "/pick"), json={"slot_id": slot_id}) for _ in range(8))
     )
-    assert sorted(r.status_code for r in results) == [200] + [409] * 7
+    assert [r.status_code for r in results] == [200] * 8
+    assert len({r.json()["reception_code"] for r in results}) == 1
+    outbox = await h.outbox(created["appointment_id"])
+    assert [json.loads(e["payload"])["type"].split(".")[-2] for e in outbox] == ["created", "confirmed"]
+
+
+async def test_a_double_click_answers_the_same_confirmation_and_code(h: Harness) -> None:
+    """Row 7: the identical second pick shows the code again instead of a 409 without it."""
+    h.directory.link("t1", "e1", Provider.GOOGLE)
+    created = await h.create()
+    first_slot, other_slot = (c["slot_id"] for c in created["candidates"])
+    first = await h.client.post(guest_url(created, "/pick"), json={"slot_id": first_slot})
+    again = await h.client.post(guest_url(created, "/pick"), json={"slot_id": first_slot})
+    assert first.status_code == again.status_code == 200
+    assert again.json() == first.json()
+    other = await h.client.post(guest_url(created, "/pick"), json={"slot_id": other_slot})
+    assert other.status_code == 409 and other.json()["code"] == "already_confirmed"
+    assert "reception_code" not in other.text
+    host_view = (await h.client.get(f"/v1/appointments/{created['appointment_id']}", headers=h.auth())).json()
+    assert host_view["version"] == 2  # the repeat wrote nothing
 
 
 async def test_pick_of_a_slot_no_longer_free_is_a_clear_409(h: Harness) -> None:

@@ -91,6 +91,22 @@ def test_slots_more_than_a_year_ahead_are_refused() -> None:
     assert error_types(excinfo) == ["slot_too_far"]
 
 
+@pytest.mark.parametrize("hours", [-12, -9, 0, 9, 14])
+def test_starts_next_to_datetime_max_are_too_far_at_any_offset(hours: int) -> None:
+    start = datetime.max.replace(second=0, microsecond=0, tzinfo=timezone(timedelta(hours=hours)))
+    with pytest.raises(InvalidAppointment) as excinfo:
+        rules.build_candidates([SlotDraft(start)], rules.MAX_DURATION_MINUTES, NOW)
+    assert error_types(excinfo) == ["slot_too_far"]
+
+
+def test_an_end_beyond_the_horizon_is_refused_without_arithmetic() -> None:
+    end = datetime.max.replace(tzinfo=UTC)
+    with pytest.raises(InvalidAppointment) as excinfo:
+        rules.build_candidates([SlotDraft(NOW + timedelta(days=1), end)], 60, NOW)
+    assert error_types(excinfo) == ["slot_too_far"]
+    assert excinfo.value.violations[0].field == ("candidates", 0, "end")
+
+
 def test_overlapping_candidates_are_refused() -> None:
     with pytest.raises(InvalidAppointment) as excinfo:
         rules.build_candidates([SlotDraft(at(24)), SlotDraft(at(48)), SlotDraft(at(24.5))], 60, NOW)
@@ -233,7 +249,7 @@ def report(version: int = 1, state: SyncState = SyncState.SYNCED, **kw: object) 
 
 def test_unbound_appointment_is_not_linked_and_ignores_reports() -> None:
     current = appointment()
-    assert rules.sync_view(current, None).state is SyncState.NOT_LINKED
+    assert rules.sync_view(current, None).state == SyncState.NOT_LINKED
     assert not rules.accepts_report(current, None, report())
 
 
@@ -243,8 +259,8 @@ def test_bound_appointment_is_pending_until_reported() -> None:
     assert (view.state, view.provider, view.appointment_version) == (SyncState.PENDING, Provider.GOOGLE, 2)
     older = rules.report_from_event(report(version=1, provider_event_ids={"hold:s1": "e1"}))
     view = rules.sync_view(current, older)
-    assert view.state is SyncState.PENDING and view.provider_event_ids == {"hold:s1": "e1"}
-    assert rules.sync_view(current, rules.report_from_event(report(version=2))).state is SyncState.SYNCED
+    assert view.state == SyncState.PENDING and view.provider_event_ids == {"hold:s1": "e1"}
+    assert rules.sync_view(current, rules.report_from_event(report(version=2))).state == SyncState.SYNCED
 
 
 def test_reports_are_version_aware() -> None:

@@ -27,7 +27,9 @@ APPOINTMENT_INDEXES = (
     # 6-digit codes are unique among a tenant's active (confirmed, not yet over) appointments.
     UniqueIndex(RECEPTION_CODE_INDEX, ("tenant_id", "reception.code"), partial={"reception.active": True}),
 )
-APPOINTMENT_LOOKUPS = ("tenant_id", "guest_link.token_hash", "host_employee_id")
+APPOINTMENT_LOOKUPS = ("tenant_id", "guest_link.token_hash", "host_employee_id", "held_connection_id")
+# Top-level copy of held_calendar_change.connection_id: an equality lookup both adapters index.
+HELD_CONNECTION = "held_connection_id"
 
 
 class ReceptionCodeTaken(Exception):
@@ -42,11 +44,13 @@ def _to_doc(appointment: Appointment, outbox: list[dict[str, Any]]) -> dict[str,
     doc = appointment.model_dump(mode="json")
     doc["_id"] = appointment.appointment_id
     doc["outbox"] = outbox
+    held = appointment.held_calendar_change
+    doc[HELD_CONNECTION] = held.connection_id if held is not None else None
     return doc
 
 
 def _from_doc(doc: dict[str, Any]) -> Appointment:
-    body = {k: v for k, v in doc.items() if k not in {"_id", "outbox"}}
+    body = {k: v for k, v in doc.items() if k not in {"_id", "outbox", HELD_CONNECTION}}
     return Appointment.model_validate(body)
 
 
@@ -82,6 +86,11 @@ class AppointmentRepository:
         docs = await self.appointments.find(
             {"tenant_id": tenant_id, "host_employee_id": employee_id}, limit=limit, sort="-created_at"
         )
+        return [_from_doc(d) for d in docs]
+
+    async def holding_for_connection(self, tenant_id: str, connection_id: str) -> list[Appointment]:
+        """Appointments whose calendar side waits for ``connection_id`` (R8, decision 0004)."""
+        docs = await self.appointments.find({"tenant_id": tenant_id, HELD_CONNECTION: connection_id})
         return [_from_doc(d) for d in docs]
 
     async def active_code_holder(self, tenant_id: str, code: str) -> Appointment | None:

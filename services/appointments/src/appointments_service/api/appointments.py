@@ -38,7 +38,7 @@ IfMatch = Annotated[
 
 
 async def _out(service: AppointmentService, appointment: Appointment, response: Response) -> AppointmentOut:
-    _, sync = await service.get(appointment.tenant_id, appointment.appointment_id)
+    sync = await service.sync_view(appointment)
     response.headers["ETag"] = rules.etag(appointment.version)
     return AppointmentOut.build(appointment, sync)
 
@@ -82,7 +82,8 @@ async def list_appointments(host: HostDep, service: ServiceDep) -> AppointmentLi
 async def get_appointment(
     appointment_id: AppointmentId, host: HostDep, service: ServiceDep, response: Response
 ) -> AppointmentOut:
-    appointment, sync = await service.get(host.tenant_id, appointment_id)
+    """The host's appointment (a tenant administrator may read any of the tenant's)."""
+    appointment, sync = await service.get(host, appointment_id)
     response.headers["ETag"] = rules.etag(appointment.version)
     return AppointmentOut.build(appointment, sync)
 
@@ -132,6 +133,7 @@ async def cancel(
     body: CancelIn | None = None,
     if_match: IfMatch = None,
 ) -> AppointmentOut:
+    """Cancel for good (the host, or a tenant administrator)."""
     appointment = await service.cancel(host, appointment_id, if_match, body.reason if body else None)
     return await _out(service, appointment, response)
 

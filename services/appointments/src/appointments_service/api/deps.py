@@ -36,6 +36,9 @@ def get_service(request: Request) -> AppointmentService:
 
 _principal = principal_dependency(get_verifier)
 
+# The auth service's tenant-administrator role (the ``role`` claim of the employee's token).
+ADMIN_ROLE = "admin"
+
 
 async def current_host(principal: Annotated[Principal, Depends(_principal)]) -> Host:
     employee = require_employee(principal)
@@ -45,6 +48,7 @@ async def current_host(principal: Annotated[Principal, Depends(_principal)]) -> 
         employee_id=employee.employee_id,
         email=employee.email,
         bearer=employee.token,
+        is_admin=employee.role == ADMIN_ROLE,
     )
 
 

@@ -39,7 +39,8 @@ router = APIRouter(
 @router.get("/{token}", response_model=GuestAppointmentOut)
 async def guest_view(token: GuestToken, service: ServiceDep) -> GuestAppointmentOut:
     """The appointment as the guest sees it, with the candidates still available."""
-    appointment, available = await service.guest_view(token)
+    view = await service.guest_view(token)
+    appointment = view.appointment
     link = appointment.guest_link
     assert link is not None
     confirmed = appointment.confirmed_slot()
@@ -47,15 +48,18 @@ async def guest_view(token: GuestToken, service: ServiceDep) -> GuestAppointment
         title=appointment.title,
         duration_minutes=appointment.duration_minutes,
         status=appointment.status,
-        candidates=[guest_slot(c) for c in available],
+        candidates=[guest_slot(c) for c in view.candidates],
         confirmed_slot=guest_slot(confirmed) if confirmed else None,
         expires_at=link.expires_at,
+        bookable=view.bookable,
+        notice=view.notice,
     )
 
 
 @router.post("/{token}/pick", response_model=PickOut)
 async def pick(token: GuestToken, body: PickIn, service: ServiceDep) -> PickOut:
-    """Confirm one candidate; the reception code is in the answer. A second pick gets 409."""
+    """Confirm one candidate; the reception code is in the answer. Picking the confirmed slot
+    again answers the same confirmation and code; another slot after confirmation gets 409."""
     picked = await service.pick(token, body.slot_id)
     slot = picked.appointment.confirmed_slot()
     assert slot is not None

@@ -21,6 +21,7 @@ from appointments_service.domain.model import (
     Appointment,
     Availability,
     CalendarSyncView,
+    HeldCalendarChange,
     SlotCheck,
 )
 from visitor_common.events import (
@@ -30,6 +31,7 @@ from visitor_common.events import (
     Guest,
     RoomRef,
 )
+from visitor_common.text import SAFE_MULTILINE_TEXT, SAFE_TEXT
 
 
 def _iso_8601_only(value: Any) -> Any:
@@ -44,8 +46,16 @@ IsoDateTime = Annotated[
     BeforeValidator(_iso_8601_only),
     Field(description="ISO 8601 date-time with a UTC offset, e.g. 2030-01-07T10:00:00+09:00."),
 ]
-Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Notes = Annotated[str, StringConstraints(max_length=2000)]
+# Every free-text field is SafeText (visitor_common.text): NFC, no control characters (notes
+# keep line breaks), no bidirectional overrides, at least one visible character — these end
+# up in calendar events, mails and logs. Checked here at the edge only: stored appointments
+# and events written before keep loading.
+Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SAFE_TEXT]
+Notes = Annotated[str, StringConstraints(max_length=2000), SAFE_MULTILINE_TEXT]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SAFE_TEXT]
+Company = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), SAFE_TEXT]
+RoomName = Annotated[str, StringConstraints(max_length=200), SAFE_TEXT]
+Reason = Annotated[str, StringConstraints(max_length=500), SAFE_MULTILINE_TEXT]
 Email = Annotated[EmailStr, StringConstraints(max_length=254)]
 
 
@@ -55,7 +65,7 @@ class _In(BaseModel):
 
 class RoomIn(_In):
     email: Email
-    name: Annotated[str, StringConstraints(max_length=200)] | None = None
+    name: RoomName | None = None
 
     def to_ref(self) -> RoomRef:
         return RoomRef(email=self.email, name=self.name)
@@ -71,8 +81,8 @@ class SlotIn(_In):
 
 
 class GuestIn(_In):
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    company: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    name: Name
+    company: Company | None = None
     email: Email
 
     def to_guest(self) -> Guest:
@@ -109,7 +119,7 @@ class RescheduleIn(_In):
 
 
 class CancelIn(_In):
-    reason: Annotated[str, StringConstraints(max_length=500)] | None = None
+    reason: Reason | None = None
 
 
 class PickIn(_In):
@@ -149,6 +159,11 @@ class AppointmentOut(BaseModel):
     guest_link: GuestLinkOut | None
     calendar_sync: CalendarSyncView
     cancel_reason: str | None = None
+    held_calendar_change: HeldCalendarChange | None = Field(
+        None,
+        description="Set while the calendar side of the cancellation waits for the bound calendar "
+        "to be linked again (R8): which connection and which provider events.",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -175,6 +190,7 @@ class AppointmentOut(BaseModel):
             guest_link=GuestLinkOut(expires_at=link.expires_at, revoked=link.revoked) if link else None,
             calendar_sync=sync,
             cancel_reason=appointment.cancel_reason,
+            held_calendar_change=appointment.held_calendar_change,
             created_at=appointment.created_at,
             updated_at=appointment.updated_at,
         )
@@ -223,6 +239,10 @@ class GuestAppointmentOut(BaseModel):
     candidates: list[GuestSlotOut] = Field(description="The candidates still available.")
     confirmed_slot: GuestSlotOut | None = None
     expires_at: datetime
+    bookable: bool = Field(
+        True, description="False while the host's calendar cannot be updated: nothing can be picked now."
+    )
+    notice: str | None = Field(None, description="Why it cannot be booked right now, for the guest.")
 
 
 class PickOut(BaseModel):

@@ -15,7 +15,7 @@ transition is deterministic and testable on plain objects.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -42,6 +42,7 @@ from visitor_common.events import (
     CalendarBinding,
     CalendarRestoreRequested,
     CandidateSlot,
+    ConnectionStatus,
     DriftChange,
     EventData,
     Guest,
@@ -156,6 +157,35 @@ class Reception(BaseModel):
         return self.model_copy(update={"active": False})
 
 
+class HeldCalendarChange(BaseModel):
+    """A calendar change that waits for the bound connection (R8, decision 0004).
+
+    Only a cancellation is ever held: it must not wait for the host (a visit that is off is
+    off), yet it may only be written to the bound calendar. It is released when that same
+    connection of the same account is linked again, and never sent to another calendar."""
+
+    model_config = ConfigDict(frozen=True)
+
+    change: str = "cancellation"
+    appointment_version: int = Field(ge=1, description="The version whose calendar side waits.")
+    provider: Provider
+    connection_id: str
+    account_email: str
+    connection_status: ConnectionStatus = Field(description="Why it waits: the connection's status.")
+    provider_event_ids: dict[str, str] = Field(
+        default_factory=dict, description="The calendar events it will remove, by entry key."
+    )
+    held_at: AwareDatetime
+
+    def same_account(self, provider: Provider, connection_id: str, account_email: str) -> bool:
+        """Whether a connection is the bound one: same provider, connection and account."""
+        return (
+            provider is self.provider
+            and connection_id == self.connection_id
+            and account_email.lower() == self.account_email.lower()
+        )
+
+
 @dataclass(frozen=True)
 class DetailsChange:
     """Fields to change; ``None`` leaves a field as it is (``clear_notes`` empties the notes)."""
@@ -205,6 +235,7 @@ class Appointment(BaseModel):
     guest_link: GuestLink | None = None
     reception: Reception | None = None
     cancel_reason: str | None = None
+    held_calendar_change: HeldCalendarChange | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -322,6 +353,13 @@ class Appointment(BaseModel):
             return []
         return [c for c in self.candidates if self.slot_available(c, now)]
 
+    def repeated_pick(self, slot_id: str) -> Reception | None:
+        """The confirmation the guest already holds when they pick the confirmed slot again (a
+        double click, a reload): the same answer again, not a 409 that hides the code."""
+        if self.status is AppointmentStatus.CONFIRMED and self.confirmed_slot_id == slot_id:
+            return self.reception
+        return None
+
     def check_pick(self, slot_id: str, now: datetime) -> CandidateSlot:
         """The guest's chosen slot; raises when the appointment or the slot cannot be confirmed."""
         if self.status is AppointmentStatus.CONFIRMED:
@@ -388,16 +426,58 @@ class Appointment(BaseModel):
             after, (AppointmentConfirmed(appointment=after.snapshot(), reception_code=reception_code),)
         )
 
-    def cancel(self, reason: str | None, now: datetime) -> Changed:
-        """Cancelled for good: the reception code is freed and the guest link withdrawn."""
+    def cancel(
+        self,
+        reason: str | None,
+        now: datetime,
+        *,
+        calendar_unusable: ConnectionStatus | None = None,
+        provider_event_ids: Mapping[str, str] | None = None,
+    ) -> Changed:
+        """Cancelled for good: the reception code is freed and the guest link withdrawn.
+
+        ``calendar_unusable`` (the bound connection's status when it cannot be written to)
+        cancels all the same, and records the calendar side as held (``provider_event_ids``:
+        the events it concerns) until that connection is linked again."""
         self.require_changeable()
         update: dict[str, object] = {"status": AppointmentStatus.CANCELLED, "cancel_reason": reason}
         if self.reception is not None:
             update["reception"] = self.reception.release()
         if self.guest_link is not None:
             update["guest_link"] = self.guest_link.revoke()
+        if calendar_unusable is not None and self.binding is not None:
+            update["held_calendar_change"] = HeldCalendarChange(
+                appointment_version=self.version + 1,
+                provider=self.binding.provider,
+                connection_id=self.binding.connection_id,
+                account_email=str(self.binding.account_email),
+                connection_status=calendar_unusable,
+                provider_event_ids=dict(provider_event_ids or {}),
+                held_at=now,
+            )
         after = self._next(now, **update)
         return Changed(after, (AppointmentCancelled(appointment=after.snapshot(), reason=reason),))
+
+    def released_by_link(
+        self, tenant_id: str, employee_id: str, provider: Provider, connection_id: str, account_email: str
+    ) -> bool:
+        """Whether the host linking this connection again releases the held calendar change."""
+        held = self.held_calendar_change
+        return (
+            held is not None
+            and (tenant_id, employee_id) == (self.tenant_id, self.host_employee_id)
+            and held.same_account(provider, connection_id, account_email)
+        )
+
+    def release_held_change(self, now: datetime) -> Changed:
+        """The bound connection is usable again: the held cancellation goes to its calendar
+        now (a new version, so the connector applies it over whatever it last saw)."""
+        if self.held_calendar_change is None:
+            raise InvalidState("No calendar change is held for this appointment.")
+        after = self._next(now, held_calendar_change=None)
+        return Changed(
+            after, (AppointmentCancelled(appointment=after.snapshot(), reason=self.cancel_reason),)
+        )
 
     def request_restore(self, now: datetime) -> Changed:
         """R9: nothing changes but the version, so the connector rewrites the calendar from the
@@ -466,12 +546,29 @@ class SyncReport(BaseModel):
     observed_at: AwareDatetime
 
 
+class CalendarSyncState(StrEnum):
+    """The connectors' ``SyncState`` plus ``blocked``, which only the appointments service
+    knows: the bound connection cannot be written to (R8), so nothing will sync until the
+    same calendar is linked again."""
+
+    NOT_LINKED = SyncState.NOT_LINKED.value
+    PENDING = SyncState.PENDING.value
+    SYNCED = SyncState.SYNCED.value
+    FAILED = SyncState.FAILED.value
+    DRIFTED = SyncState.DRIFTED.value
+    BLOCKED = "blocked"
+
+
 class CalendarSyncView(BaseModel):
     """What ``GET /v1/appointments/{id}`` shows as ``calendar_sync``."""
 
     model_config = ConfigDict(frozen=True)
 
-    state: SyncState
+    state: CalendarSyncState
+    connection_status: ConnectionStatus | None = Field(
+        None, description="Set when blocked: the bound connection's status."
+    )
+    action: str | None = Field(None, description='Set when blocked: what fixes it, e.g. "relink_google".')
     reason_code: SyncFailureReason | None = None
     message: str | None = None
     provider: Provider | None = None

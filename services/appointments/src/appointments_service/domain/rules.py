@@ -22,17 +22,21 @@ from appointments_service.domain.model import (
     Appointment,
     Availability,
     AvailabilityState,
+    CalendarSyncState,
     CalendarSyncView,
     GuestLink,
     SlotCheck,
     SyncReport,
 )
 from visitor_common.events import (
+    AppointmentStatus,
     CalendarBinding,
     CalendarSyncStatusReported,
     CandidateSlot,
+    ConnectionStatus,
+    Provider,
     RoomRef,
-    SyncState,
+    SyncFailureReason,
 )
 
 MIN_CANDIDATES = 1
@@ -40,6 +44,7 @@ MAX_CANDIDATES = 10
 MIN_DURATION_MINUTES = 5
 MAX_DURATION_MINUTES = 12 * 60
 MAX_HORIZON = timedelta(days=366)
+MAX_SLOT_SPAN = timedelta(minutes=MAX_DURATION_MINUTES)
 RECEPTION_CODE_DIGITS = 6
 GUEST_TOKEN_BYTES = 32  # 256 bits, well above the 128-bit floor
 
@@ -70,6 +75,11 @@ def _slot_errors(index: int, draft: SlotDraft, duration: timedelta, now: datetim
     errors: list[Violation] = []
     if draft.start.tzinfo is None or (draft.end is not None and draft.end.tzinfo is None):
         return [Violation(at, "times must carry a UTC offset (ISO 8601 with timezone)", "timezone_aware")]
+    # The horizon first, and only by subtraction (which cannot overflow): a start near
+    # datetime.max, at any offset, must be refused before ``start + duration`` is computed.
+    beyond = _beyond_horizon(at, draft, now)
+    if beyond:
+        return beyond
     end = draft.end if draft.end is not None else draft.start + duration
     if end <= draft.start:
         errors.append(Violation((*at, "end"), "end must be after start", "end_before_start"))
@@ -79,8 +89,16 @@ def _slot_errors(index: int, draft: SlotDraft, duration: timedelta, now: datetim
         )
     if draft.start <= now:
         errors.append(Violation((*at, "start"), "the slot must start in the future", "slot_in_past"))
-    elif draft.start - now > MAX_HORIZON:
+    return errors
+
+
+def _beyond_horizon(at: tuple[str | int, ...], draft: SlotDraft, now: datetime) -> list[Violation]:
+    """Start (and a given end) at most ``MAX_HORIZON`` ahead; aware subtraction never overflows."""
+    errors = []
+    if draft.start - now > MAX_HORIZON:
         errors.append(Violation((*at, "start"), "the slot is more than a year ahead", "slot_too_far"))
+    if draft.end is not None and draft.end - now > MAX_HORIZON + MAX_SLOT_SPAN:
+        errors.append(Violation((*at, "end"), "the slot ends more than a year ahead", "slot_too_far"))
     return errors
 
 
@@ -246,21 +264,78 @@ def report_from_event(report: CalendarSyncStatusReported) -> SyncReport:
     )
 
 
-def sync_view(appointment: Appointment, report: SyncReport | None) -> CalendarSyncView:
-    """``not_linked`` without a binding; ``pending`` until the connector reported on the latest
-    version; otherwise the connector's latest accepted report."""
+PROVIDER_LABELS = {Provider.GOOGLE: "Google", Provider.OUTLOOK: "Outlook"}
+CONNECTION_PROBLEMS = {
+    ConnectionStatus.INACTIVE: "the host has since linked another calendar",
+    ConnectionStatus.REAUTH_REQUIRED: "its sign-in has expired or was revoked",
+    ConnectionStatus.UNLINKED: "it has been unlinked",
+}
+_BLOCKED_REASONS = {ConnectionStatus.REAUTH_REQUIRED: SyncFailureReason.REAUTH_REQUIRED}
+
+
+def is_blocked(appointment: Appointment, connection: ConnectionStatus | None) -> bool:
+    """R8: the bound connection cannot be written to, and something still has to reach it
+    (a live appointment, or a held cancellation). ``connection`` is ``None`` when unknown."""
+    if appointment.binding is None or connection is None or connection is ConnectionStatus.ACTIVE:
+        return False
+    return (
+        appointment.status is not AppointmentStatus.CANCELLED or appointment.held_calendar_change is not None
+    )
+
+
+def blocked_view(appointment: Appointment, connection: ConnectionStatus) -> CalendarSyncView:
+    """``blocked``: why (the connection's status) and the fix (link that same calendar again)."""
+    binding = appointment.binding
+    assert binding is not None
+    label = PROVIDER_LABELS[binding.provider]
+    problem = CONNECTION_PROBLEMS.get(connection, connection.value)
+    calendar = f"the {label} calendar of {binding.account_email}"
+    if appointment.held_calendar_change is not None:
+        message = (
+            f"The appointment is cancelled; removing it from {calendar} is held because that "
+            f"connection is no longer usable ({problem}). Link the {label} calendar "
+            f"{binding.account_email} again and the cancellation is written there; it is never "
+            "sent to another calendar."
+        )
+    else:
+        message = (
+            f"Changes cannot reach {calendar}: {problem}. Link the {label} calendar "
+            f"{binding.account_email} again to change it or let the guest book; it can still be "
+            "cancelled meanwhile."
+        )
+    return CalendarSyncView(
+        state=CalendarSyncState.BLOCKED,
+        reason_code=_BLOCKED_REASONS.get(connection, SyncFailureReason.CONNECTION_INACTIVE),
+        message=message,
+        provider=binding.provider,
+        connection_status=connection,
+        action=f"relink_{binding.provider.value}",
+        appointment_version=appointment.version,
+    )
+
+
+def sync_view(
+    appointment: Appointment, report: SyncReport | None, connection: ConnectionStatus | None = None
+) -> CalendarSyncView:
+    """``not_linked`` without a binding; ``blocked`` while the bound connection is unusable
+    (``connection``: its status, ``None`` if unknown); ``pending`` until the connector reported
+    on the latest version; otherwise the connector's latest accepted report."""
     binding = appointment.binding
     if binding is None:
-        return CalendarSyncView(state=SyncState.NOT_LINKED)
+        return CalendarSyncView(state=CalendarSyncState.NOT_LINKED)
+    if is_blocked(appointment, connection):
+        assert connection is not None
+        view = blocked_view(appointment, connection)
+        return view.model_copy(update={"provider_event_ids": report.provider_event_ids if report else {}})
     if report is None or report.appointment_version < appointment.version:
         return CalendarSyncView(
-            state=SyncState.PENDING,
+            state=CalendarSyncState.PENDING,
             provider=binding.provider,
             provider_event_ids=report.provider_event_ids if report else {},
             appointment_version=appointment.version,
         )
     return CalendarSyncView(
-        state=report.state,
+        state=CalendarSyncState(report.state.value),
         reason_code=report.reason_code,
         message=report.message,
         provider=report.provider,

@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from appointments_service.adapters.repository import AppointmentRepository, Conflict, ReceptionCodeTaken
-from appointments_service.domain import rules
+from appointments_service.domain import access, rules
+from appointments_service.domain.access import Action, Caller
 from appointments_service.domain.availability import apply_answer, availability_query
 from appointments_service.domain.errors import (
     AppointmentNotFound,
@@ -45,7 +46,9 @@ from appointments_service.service_layer.ports import (
     ConnectorUnavailable,
 )
 from visitor_common.events import (
+    AppointmentStatus,
     CalendarBinding,
+    CalendarConnectionLinked,
     CalendarSyncStatusReported,
     CandidateSlot,
     ConnectionStatus,
@@ -56,12 +59,11 @@ from visitor_common.events import (
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-PROVIDER_LABELS = {Provider.GOOGLE: "Google", Provider.OUTLOOK: "Outlook"}
-_STATUS_REASONS = {
-    ConnectionStatus.INACTIVE: "the host has since linked another calendar",
-    ConnectionStatus.REAUTH_REQUIRED: "its sign-in has expired or was revoked",
-    ConnectionStatus.UNLINKED: "it has been unlinked",
-}
+PROVIDER_LABELS = rules.PROVIDER_LABELS
+GUEST_NOT_BOOKABLE = (
+    "This visit cannot be booked right now: the host's calendar cannot be updated at the moment. "
+    "Please contact the host."
+)
 
 
 @dataclass(frozen=True)
@@ -74,12 +76,21 @@ class ServiceConfig:
 
 @dataclass(frozen=True)
 class Host:
-    """The calling employee (from the verified JWT) and the bearer token to forward."""
+    """The calling employee (from the verified JWT) and the bearer token to forward.
+
+    The bearer is only ever forwarded to ask about the caller's *own* calendar: the ownership
+    rule (``domain.access``) lets nobody but the host change an appointment, so free/busy and
+    rooms checked for a change are always the host's."""
 
     tenant_id: str
     employee_id: str
     email: str | None
     bearer: str
+    is_admin: bool = False
+
+    @property
+    def caller(self) -> Caller:
+        return Caller(tenant_id=self.tenant_id, employee_id=self.employee_id, is_admin=self.is_admin)
 
 
 @dataclass(frozen=True)
@@ -103,6 +114,16 @@ class Created:
 class Picked:
     appointment: Appointment
     reception_code: str
+
+
+@dataclass(frozen=True)
+class GuestView:
+    """What the guest may do: ``bookable`` is false while the bound calendar is unusable."""
+
+    appointment: Appointment
+    candidates: list[CandidateSlot]
+    bookable: bool = True
+    notice: str | None = None
 
 
 @dataclass(frozen=True)
@@ -216,20 +237,39 @@ class AppointmentService:
 
     # --- read ------------------------------------------------------------------------------
 
-    async def get(self, tenant_id: str, appointment_id: str) -> tuple[Appointment, CalendarSyncView]:
-        loaded = await self.repo.get(tenant_id, appointment_id)
-        if loaded is None:
-            raise AppointmentNotFound()
-        report, _ = await self.repo.get_sync(appointment_id)
-        return loaded[0], rules.sync_view(loaded[0], report)
+    async def get(self, host: Host, appointment_id: str) -> tuple[Appointment, CalendarSyncView]:
+        appointment, _ = await self._load(host, appointment_id, Action.READ)
+        return appointment, await self.sync_view(appointment)
+
+    async def sync_view(
+        self, appointment: Appointment, statuses: dict[str, ConnectionStatus | None] | None = None
+    ) -> CalendarSyncView:
+        """The calendar-sync view of an appointment the caller was already allowed to see
+        (``statuses``: connection statuses already asked during this request)."""
+        report, _ = await self.repo.get_sync(appointment.appointment_id)
+        connection = await self._status_for_view(appointment, {} if statuses is None else statuses)
+        return rules.sync_view(appointment, report, connection)
 
     async def list_for_host(self, host: Host, limit: int = 100) -> list[tuple[Appointment, CalendarSyncView]]:
         found = await self.repo.for_host(host.tenant_id, host.employee_id, limit=limit)
-        out = []
-        for appointment in found:
-            report, _ = await self.repo.get_sync(appointment.appointment_id)
-            out.append((appointment, rules.sync_view(appointment, report)))
-        return out
+        statuses: dict[str, ConnectionStatus | None] = {}  # a host has one or two connections
+        return [(appointment, await self.sync_view(appointment, statuses)) for appointment in found]
+
+    async def _status_for_view(
+        self, appointment: Appointment, statuses: dict[str, ConnectionStatus | None]
+    ) -> ConnectionStatus | None:
+        """The bound connection's status for a view; ``None`` when unbound or when the auth
+        service cannot be asked (a view never fails for it: it just cannot say "blocked")."""
+        binding = appointment.binding
+        if binding is None:
+            return None
+        if binding.connection_id not in statuses:
+            try:
+                statuses[binding.connection_id] = await self._binding_status(binding)
+            except AuthUnavailable:
+                log.warning("connection status unknown", extra={"connection_id": binding.connection_id})
+                statuses[binding.connection_id] = None
+        return statuses[binding.connection_id]
 
     # --- host changes ----------------------------------------------------------------------
 
@@ -237,7 +277,7 @@ class AppointmentService:
         self, host: Host, appointment_id: str, if_match: str | None, change: DetailsChange
     ) -> Appointment:
         return await self._change(
-            host.tenant_id, appointment_id, if_match, lambda a: a.update_details(change, self.clock())
+            host, Action.CHANGE, appointment_id, if_match, lambda a: a.update_details(change, self.clock())
         )
 
     async def reschedule(
@@ -249,7 +289,7 @@ class AppointmentService:
         any_free_room: bool | None = None,
     ) -> Appointment:
         now = self.clock()
-        current, _ = await self._load(host.tenant_id, appointment_id)
+        current, _ = await self._load(host, appointment_id, Action.CHANGE)
         rules.check_version(current, rules.parse_if_match(if_match))
         current.require_reschedulable(len(drafts))
         candidates = rules.build_candidates(drafts, current.duration_minutes, now)
@@ -267,23 +307,45 @@ class AppointmentService:
             )
 
         # The availability check took a while: store only if nothing changed meanwhile.
-        return await self._change(host.tenant_id, appointment_id, if_match, apply, check_binding=False)
+        return await self._change(host, Action.CHANGE, appointment_id, if_match, apply, check_binding=False)
 
     async def cancel(
         self, host: Host, appointment_id: str, if_match: str | None, reason: str | None
     ) -> Appointment:
-        return await self._change(
-            host.tenant_id, appointment_id, if_match, lambda a: a.cancel(reason, self.clock())
+        """Cancel at once. If the bound connection is unusable (R8), the calendar side is held
+        until that same connection is linked again (0004); it never goes to another calendar."""
+        current, _ = await self._load(host, appointment_id, Action.CANCEL)
+        rules.check_version(current, rules.parse_if_match(if_match))
+        current.require_changeable()
+        status = await self._status_or_unavailable(current)
+        if status is None or status is ConnectionStatus.ACTIVE:
+            return await self._change(
+                host, Action.CANCEL, appointment_id, if_match, lambda a: a.cancel(reason, self.clock())
+            )
+        report, _ = await self.repo.get_sync(appointment_id)
+        event_ids = report.provider_event_ids if report is not None else {}
+
+        def held(latest: Appointment) -> Changed:
+            return latest.cancel(reason, self.clock(), calendar_unusable=status, provider_event_ids=event_ids)
+
+        cancelled = await self._change(
+            host, Action.CANCEL, appointment_id, if_match, held, check_binding=False
         )
+        log.info("cancellation held: bound connection unusable", extra={"appointment_id": appointment_id})
+        # The connection may have come back while this was written (its "linked" event then
+        # found nothing to release): look once more, so the cancellation cannot stay stuck.
+        if await self._status_or_none(cancelled) is ConnectionStatus.ACTIVE:
+            return await self._release(appointment_id) or cancelled
+        return cancelled
 
     async def request_restore(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
         """R9: ask the bound connector to write the system's version back over drifted events.
         If-Match is optional here: without it, the version just read is the one restored."""
-        current, _ = await self._load(host.tenant_id, appointment_id)
+        current, _ = await self._load(host, appointment_id, Action.CHANGE)
         current.require_linked()
         if_match = if_match or rules.etag(current.version)
         return await self._change(
-            host.tenant_id, appointment_id, if_match, lambda a: a.request_restore(self.clock())
+            host, Action.CHANGE, appointment_id, if_match, lambda a: a.request_restore(self.clock())
         )
 
     async def reissue_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> GuestIssued:
@@ -291,7 +353,8 @@ class AppointmentService:
         token = rules.new_guest_token()
         now = self.clock()
         appointment = await self._change(
-            host.tenant_id,
+            host,
+            Action.CHANGE,
             appointment_id,
             if_match,
             lambda a: a.reissue_guest_link(token, self.config.guest_link_ttl, now),
@@ -301,22 +364,28 @@ class AppointmentService:
 
     async def revoke_guest_link(self, host: Host, appointment_id: str, if_match: str | None) -> Appointment:
         return await self._change(
-            host.tenant_id,
+            host,
+            Action.CHANGE,
             appointment_id,
             if_match,
             lambda a: a.revoke_guest_link(self.clock()),
             check_binding=False,
         )
 
-    async def _load(self, tenant_id: str, appointment_id: str) -> tuple[Appointment, list[dict[str, Any]]]:
-        loaded = await self.repo.get(tenant_id, appointment_id)
+    async def _load(
+        self, host: Host, appointment_id: str, action: Action
+    ) -> tuple[Appointment, list[dict[str, Any]]]:
+        """The appointment, if ``host`` may do ``action`` on it; otherwise 404, as if absent."""
+        loaded = await self.repo.get(host.tenant_id, appointment_id)
         if loaded is None:
             raise AppointmentNotFound()
+        access.require(loaded[0], host.caller, action)
         return loaded
 
     async def _change(
         self,
-        tenant_id: str,
+        host: Host,
+        action: Action,
         appointment_id: str,
         if_match: str | None,
         apply: Callable[[Appointment], Changed],
@@ -325,7 +394,7 @@ class AppointmentService:
     ) -> Appointment:
         """Load, check If-Match, the state and R8, apply, and store the change with its events
         in one write (compare-and-set on the version read)."""
-        current, outbox = await self._load(tenant_id, appointment_id)
+        current, outbox = await self._load(host, appointment_id, action)
         rules.check_version(current, rules.parse_if_match(if_match))
         current.require_changeable()
         if check_binding:
@@ -345,25 +414,39 @@ class AppointmentService:
     def _entries(self, changed: Changed) -> list[dict[str, Any]]:
         return routed_entries(changed.appointment, changed.events, self.config.event_source)
 
+    async def _binding_status(self, binding: CalendarBinding) -> ConnectionStatus:
+        """The bound connection's status at the auth service (a deleted one counts as unlinked).
+        Raises ``AuthUnavailable``."""
+        info = await self.directory.connection(binding.connection_id)
+        return info.status if info is not None else ConnectionStatus.UNLINKED
+
+    async def _status_or_unavailable(self, appointment: Appointment) -> ConnectionStatus | None:
+        """The bound connection's status (``None``: unbound); 503 when auth cannot be asked."""
+        if appointment.binding is None:
+            return None
+        try:
+            return await self._binding_status(appointment.binding)
+        except AuthUnavailable as error:
+            raise DependencyUnavailable("Could not verify the appointment's calendar connection.") from error
+
+    async def _status_or_none(self, appointment: Appointment) -> ConnectionStatus | None:
+        return await self._status_for_view(appointment, {})
+
     async def _ensure_binding_usable(self, appointment: Appointment) -> None:
         """R8: a change may only go to the bound connection; refuse it when that one is unusable."""
         binding = appointment.binding
-        if binding is None:
+        status = await self._status_or_unavailable(appointment)
+        if binding is None or status is ConnectionStatus.ACTIVE:
             return
-        try:
-            info = await self.directory.connection(binding.connection_id)
-        except AuthUnavailable as error:
-            raise DependencyUnavailable("Could not verify the appointment's calendar connection.") from error
-        status = info.status if info is not None else ConnectionStatus.UNLINKED
-        if status is ConnectionStatus.ACTIVE:
-            return
+        assert status is not None
         label = PROVIDER_LABELS[binding.provider]
         raise BoundConnectionUnusable(
             f"This appointment was created with the {label} calendar of {binding.account_email}, and every "
             f"change goes to that calendar only. That connection is no longer usable: "
-            f"{_STATUS_REASONS.get(status, status.value)}. Link the {label} calendar "
-            f"{binding.account_email} again to change or cancel this appointment; it is never written "
-            "to another calendar.",
+            f"{rules.CONNECTION_PROBLEMS.get(status, status.value)}. Link the {label} calendar "
+            f"{binding.account_email} again to change this appointment; it is never written "
+            "to another calendar. (Cancelling works meanwhile: the calendar side then waits for "
+            "the relink.)",
             provider=binding.provider.value,
             connection_id=binding.connection_id,
             account_email=str(binding.account_email),
@@ -371,11 +454,68 @@ class AppointmentService:
             action=f"relink_{binding.provider.value}",
         )
 
+    # --- held calendar changes (R8, decision 0004) ------------------------------------------
+
+    async def release_held_for_link(self, event: CalendarConnectionLinked) -> list[str]:
+        """The host linked a connection: release the cancellations held for exactly that
+        connection of that account. Returns the appointments released.
+
+        The auth service is asked first whether the connection is still active, so a replayed
+        or stale "linked" event cannot send a cancellation to a connection unlinked since;
+        ``AuthUnavailable`` propagates (the event is then redelivered)."""
+        found = await self.repo.holding_for_connection(event.tenant_id, event.connection_id)
+        matching = [
+            a.appointment_id
+            for a in found
+            if a.released_by_link(
+                event.tenant_id,
+                event.employee_id,
+                event.provider,
+                event.connection_id,
+                str(event.account_email),
+            )
+        ]
+        if not matching:
+            return []
+        info = await self.directory.connection(event.connection_id)
+        if info is None or info.status is not ConnectionStatus.ACTIVE:
+            return []
+        return [a for a in matching if await self._release(a) is not None]
+
+    async def _release(self, appointment_id: str) -> Appointment | None:
+        """Write the held cancellation to the bound provider's topic (CAS; retried on a race)."""
+        for _ in range(self.config.write_attempts):
+            loaded = await self.repo.get_any(appointment_id)
+            if loaded is None or loaded[0].held_calendar_change is None:
+                return None
+            current, outbox = loaded
+            changed = current.release_held_change(self.clock())
+            entries = routed_entries(
+                changed.appointment, changed.events, self.config.event_source, released=True
+            )
+            try:
+                await self.repo.save(
+                    changed.appointment, [*outbox, *entries], expected_version=current.version
+                )
+            except Conflict:
+                continue
+            log.info("held cancellation released", extra={"appointment_id": appointment_id})
+            self.notify()
+            return changed.appointment
+        return None
+
     # --- guest -----------------------------------------------------------------------------
 
-    async def guest_view(self, token: str) -> tuple[Appointment, list[CandidateSlot]]:
+    async def guest_view(self, token: str) -> GuestView:
+        """The candidates still available; none, with a notice, while the bound calendar is
+        unusable (a pick would only fail with 409)."""
         appointment, _ = await self._by_token(token)
-        return appointment, appointment.available_candidates(self.clock())
+        available = appointment.available_candidates(self.clock())
+        if appointment.status is AppointmentStatus.PROPOSED and rules.is_blocked(
+            appointment, await self._status_or_none(appointment)
+        ):
+            return GuestView(appointment, [], bookable=False, notice=GUEST_NOT_BOOKABLE)
+        return GuestView(appointment, available)
 
     async def _by_token(self, token: str) -> tuple[Appointment, list[dict[str, Any]]]:
         loaded = await self.repo.by_guest_token_hash(rules.hash_guest_token(token))
@@ -386,9 +526,13 @@ class AppointmentService:
         return loaded
 
     async def pick(self, token: str, slot_id: str) -> Picked:
-        """Confirm the guest's choice; of two concurrent picks exactly one wins (CAS on version)."""
+        """Confirm the guest's choice; of two concurrent picks exactly one wins (CAS on version).
+        Picking the confirmed slot again answers the same confirmation; another slot is 409."""
         for _ in range(self.config.reception_code_attempts):
             current, outbox = await self._by_token(token)
+            repeated = current.repeated_pick(slot_id)
+            if repeated is not None:  # idempotent: nothing is written, the code is shown again
+                return Picked(appointment=current, reception_code=repeated.code)
             now = self.clock()
             current.check_pick(slot_id, now)
             await self._ensure_binding_usable_for_guest(current)
@@ -413,10 +557,7 @@ class AppointmentService:
             await self._ensure_binding_usable(appointment)
         except BoundConnectionUnusable as error:
             log.warning("guest pick refused: bound connection unusable", extra=error.context)
-            raise BoundConnectionUnusable(
-                "The host's calendar cannot be updated at the moment, so this choice cannot be "
-                "confirmed. Please contact the host."
-            ) from error
+            raise BoundConnectionUnusable(GUEST_NOT_BOOKABLE) from error
 
     async def _release_if_over(self, tenant_id: str, code: str, now: datetime) -> None:
         """A code stays taken while its appointment lies ahead; free it once that is over."""

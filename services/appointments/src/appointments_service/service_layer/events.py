@@ -3,6 +3,11 @@
 Every event goes to the lifecycle topic; a bound appointment's also to its provider's topic —
 and to no other (R8, SPEC section 4). The provider copy of ``AppointmentConfirmed`` carries no
 reception code. Both copies share one CloudEvents id: they are the same event.
+
+A cancellation made while the bound connection is unusable goes to the lifecycle topic at once
+(mail and reception learn it is off) and its provider copy is held on the aggregate
+(``held_calendar_change``); once the same connection is linked again, the release sends it to
+that provider's topic only, so the lifecycle consumers do not hear of it twice (0004).
 """
 
 from __future__ import annotations
@@ -29,11 +34,14 @@ def for_connector(data: EventData) -> EventData:
     return data
 
 
-def routes(appointment: Appointment, data: EventData) -> list[tuple[str, EventData]]:
-    """Each topic the event goes to, with the payload that topic may see."""
-    found: list[tuple[str, EventData]] = [(APPOINTMENT_LIFECYCLE, data)]
+def routes(
+    appointment: Appointment, data: EventData, *, released: bool = False
+) -> list[tuple[str, EventData]]:
+    """Each topic the event goes to, with the payload that topic may see; ``released``: a held
+    calendar change now let through, for the provider's topic only."""
+    found: list[tuple[str, EventData]] = [] if released else [(APPOINTMENT_LIFECYCLE, data)]
     topic = provider_topic(appointment)
-    if topic is not None:
+    if topic is not None and appointment.held_calendar_change is None:
         found.append((topic, for_connector(data)))
     return found
 
@@ -50,7 +58,7 @@ def _envelope(data: EventData, appointment: Appointment, source: str, event_id: 
 
 
 def routed_entries(
-    appointment: Appointment, events: Sequence[EventData], source: str
+    appointment: Appointment, events: Sequence[EventData], source: str, *, released: bool = False
 ) -> list[dict[str, Any]]:
     """The outbox entries of a change's events, in order, each routed by :func:`routes`."""
     envelopes: list[tuple[str, CloudEvent[Any]]] = []
@@ -58,6 +66,6 @@ def routed_entries(
         event_id = uuid.uuid4().hex
         envelopes.extend(
             (topic, _envelope(payload, appointment, source, event_id))
-            for topic, payload in routes(appointment, data)
+            for topic, payload in routes(appointment, data, released=released)
         )
     return outbox_entries(envelopes)
