@@ -73,10 +73,13 @@ class MailSink:
         await self.server.wait_closed()
 
 
-async def start_sink(directory: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> MailSink:
-    """Listen on ``host:port`` (``0``: any free port) and write into ``directory`` (created)."""
+async def start_sink(
+    directory: Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, *, writer: EmlWriter | None = None
+) -> MailSink:
+    """Listen on ``host:port`` (``0``: any free port) and write into ``directory`` (created).
+    ``writer``: another handler writing there (a test's slow server, say)."""
     await asyncio.to_thread(directory.mkdir, parents=True, exist_ok=True)
-    writer = EmlWriter(directory)
+    writer = writer or EmlWriter(directory)
 
     def protocol() -> SMTP:
         return SMTP(writer, hostname="mail-sink.local", data_size_limit=MAX_MESSAGE_BYTES)
@@ -87,8 +90,10 @@ async def start_sink(directory: Path, host: str = "127.0.0.1", port: int = DEFAU
 
 
 @contextlib.asynccontextmanager
-async def running_sink(directory: Path, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[MailSink]:
-    sink = await start_sink(directory, host, port)
+async def running_sink(
+    directory: Path, host: str = "127.0.0.1", port: int = 0, *, writer: EmlWriter | None = None
+) -> AsyncIterator[MailSink]:
+    sink = await start_sink(directory, host, port, writer=writer)
     try:
         yield sink
     finally:
