@@ -197,3 +197,14 @@ def test_throttle_lockout_is_capped() -> None:
 async def test_malformed_exchange_is_422(unit_harness: Harness, body: dict[str, str]) -> None:
     response = await unit_harness.client.post("/auth/v1/reception-token", json=body)
     assert response.status_code == 422
+
+
+async def test_the_device_secret_and_token_are_never_logged(
+    unit_harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    device = await register(unit_harness, await admin_token(unit_harness))
+    issued = await exchange(unit_harness, device["client_id"], device["client_secret"])
+    await exchange(unit_harness, device["client_id"], "wrong")
+    assert device["client_secret"] not in caplog.text
+    assert issued.json()["access_token"] not in caplog.text
