@@ -169,6 +169,13 @@ def require_employee(principal: Principal) -> Principal:
     return principal
 
 
+def require_reception(principal: Principal) -> Principal:
+    """A reception device's token (role ``reception``): its tenant, its device id as subject."""
+    if principal.kind is not PrincipalKind.RECEPTION or principal.tenant_id is None:
+        raise ProblemError(403, "reception_token_required", "This route needs a reception device's token")
+    return principal
+
+
 def require_service(principal: Principal, scope: str | None = None) -> Principal:
     if principal.kind is not PrincipalKind.SERVICE:
         raise ProblemError(403, "service_token_required", "This route needs a service credential")

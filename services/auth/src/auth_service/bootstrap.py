@@ -14,10 +14,11 @@ from auth_service.adapters.microsoft import MicrosoftClient
 from auth_service.adapters.providers import ProviderClient
 from auth_service.adapters.repositories import Repositories
 from auth_service.adapters.signing import SigningKey
-from auth_service.api import connections, employees, internal, public
+from auth_service.api import connections, employees, internal, public, reception
 from auth_service.api.deps import problem_of, refusal_headers
 from auth_service.domain.errors import AuthServiceError
 from auth_service.service_layer.context import Clock, ServiceContext, utc_now
+from auth_service.service_layer.throttle import FailureThrottle
 from auth_service.settings import Settings
 from visitor_common.events import Provider
 from visitor_common.messaging import outbox_publisher
@@ -73,6 +74,11 @@ def create_app(
         signing_key=signing_key,
         providers=providers if providers is not None else default_providers(settings),
         clock=clock,
+        reception_throttle=FailureThrottle(
+            max_failures=settings.reception_max_failures,
+            base_lockout=settings.reception_lockout_seconds,
+            max_lockout=settings.reception_max_lockout_seconds,
+        ),
     )
     verifier = JwtVerifier(
         JwksSource(static=signing_key.jwks()), issuer=settings.jwt_issuer, audience=settings.jwt_audience
@@ -98,7 +104,7 @@ def create_app(
     install_problem_handlers(app)
     app.add_exception_handler(AuthServiceError, _on_refusal)
     app.include_router(health_router(settings.service_name, runtime.readiness()))
-    for router in (public.router, employees.router, connections.router, internal.router):
+    for router in (public.router, employees.router, reception.router, connections.router, internal.router):
         app.include_router(router)
     return app
 

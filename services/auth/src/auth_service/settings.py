@@ -38,6 +38,20 @@ class Settings(ServiceSettings):
     service_clients: dict[str, ServiceClient] = Field(
         default_factory=dict, description='JSON {client_id: {"secret": ..., "scopes": [...]}}.'
     )
+    reception_token_ttl_seconds: int = Field(
+        300,
+        ge=60,
+        le=900,
+        description="Lifetime of a reception device's access token; a revoked device's last "
+        "token works at most this long.",
+    )
+    reception_max_failures: int = Field(
+        5, ge=1, description="Failed reception-token exchanges per client id or address before a lockout."
+    )
+    reception_lockout_seconds: float = Field(
+        30.0, gt=0, description="First lockout after too many failures; doubles with each further one."
+    )
+    reception_max_lockout_seconds: float = Field(900.0, gt=0, description="Longest lockout.")
     operator_key: SecretStr | None = Field(
         None, description="Value of X-Operator-Key for /operator routes; the routes refuse when unset."
     )

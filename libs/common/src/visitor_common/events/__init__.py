@@ -30,6 +30,12 @@ from visitor_common.events.connections import (
     RoomPreferenceChanged,
 )
 from visitor_common.events.envelope import CloudEvent, EventData, new_event
+from visitor_common.events.notifications import (
+    GUEST_MESSAGE_EVENTS,
+    GuestConfirmationRequested,
+    GuestInvitationRequested,
+)
+from visitor_common.events.reception import GuestCheckedIn
 from visitor_common.events.sync import (
     CalendarSyncStatusReported,
     DriftChange,
@@ -47,6 +53,8 @@ EVENT_REGISTRY: dict[str, type[EventData]] = {
     model.cloudevent_type(): model
     for model in (
         *APPOINTMENT_EVENTS,
+        GuestCheckedIn,
+        *GUEST_MESSAGE_EVENTS,
         CalendarSyncStatusReported,
         CalendarConnectionLinked,
         CalendarConnectionDeactivated,
@@ -97,6 +105,9 @@ __all__ = [
     "DriftKind",
     "EventData",
     "Guest",
+    "GuestCheckedIn",
+    "GuestConfirmationRequested",
+    "GuestInvitationRequested",
     "Provider",
     "RoomPreferenceChanged",
     "RoomRef",

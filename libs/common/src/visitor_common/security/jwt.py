@@ -28,10 +28,12 @@ class TokenInvalid(Exception):
 class PrincipalKind(StrEnum):
     EMPLOYEE = "employee"
     SERVICE = "service"
+    # A front-desk tablet of one tenant: the subject is its device id, never an employee.
+    RECEPTION = "reception"
 
 
 class Principal(BaseModel):
-    """Who is calling: an employee of a tenant, or an internal service."""
+    """Who is calling: an employee of a tenant, an internal service, or a reception device."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -45,6 +47,11 @@ class Principal(BaseModel):
 
     @property
     def employee_id(self) -> str:
+        return self.subject
+
+    @property
+    def device_id(self) -> str:
+        """The reception device's id (``kind`` RECEPTION)."""
         return self.subject
 
 
@@ -135,8 +142,8 @@ def principal_from_claims(claims: dict[str, Any], token: str) -> Principal:
     kind = claims.get("typ", PrincipalKind.EMPLOYEE.value)
     if kind not in {k.value for k in PrincipalKind}:
         raise TokenInvalid("unknown principal kind")
-    if kind == PrincipalKind.EMPLOYEE and not claims.get("tid"):
-        raise TokenInvalid("employee token without tenant")
+    if kind in (PrincipalKind.EMPLOYEE, PrincipalKind.RECEPTION) and not claims.get("tid"):
+        raise TokenInvalid(f"{kind} token without tenant")
     scope = claims.get("scope", "")
     return Principal(
         kind=PrincipalKind(kind),

@@ -14,6 +14,7 @@ from auth_service.domain.models import (
     CalendarConnection,
     Employee,
     LinkState,
+    ReceptionDevice,
     RefreshSession,
     Tenant,
     _Aggregate,
@@ -36,9 +37,11 @@ EMPLOYEES = "employees"
 CONNECTIONS_COLLECTION = "calendar_connections"
 LINK_STATES = "link_states"
 REFRESH_SESSIONS = "refresh_sessions"
+RECEPTION_DEVICES = "reception_devices"
 
 EMPLOYEE_EMAIL_INDEX = "employee_email_per_tenant"
 ONE_ACTIVE_CONNECTION_INDEX = "one_active_connection_per_employee"
+DEVICE_CLIENT_ID_INDEX = "reception_device_client_id"
 
 
 def to_document(aggregate: _Aggregate) -> dict[str, Any]:
@@ -134,6 +137,21 @@ class RefreshSessionRepository(Repository[RefreshSession]):
     model = RefreshSession
 
 
+class ReceptionDeviceRepository(Repository[ReceptionDevice]):
+    model = ReceptionDevice
+
+    async def in_tenant(self, tenant_id: str, device_id: str) -> ReceptionDevice | None:
+        device = await self.get(device_id)
+        return device if device is not None and device.tenant_id == tenant_id else None
+
+    async def by_client_id(self, client_id: str) -> ReceptionDevice | None:
+        found = await self.find({"client_id": client_id})
+        return found[0] if found else None
+
+    async def of_tenant(self, tenant_id: str) -> list[ReceptionDevice]:
+        return await self.find({"tenant_id": tenant_id}, sort="created_at")
+
+
 class Repositories:
     """Every repository of the service on one store."""
 
@@ -144,6 +162,7 @@ class Repositories:
         self.connections = ConnectionRepository(store.collection(CONNECTIONS_COLLECTION))
         self.link_states = LinkStateRepository(store.collection(LINK_STATES))
         self.refresh_sessions = RefreshSessionRepository(store.collection(REFRESH_SESSIONS))
+        self.reception_devices = ReceptionDeviceRepository(store.collection(RECEPTION_DEVICES))
 
     async def ensure_indexes(self) -> None:
         await self.employees.collection.ensure_indexes(
@@ -161,6 +180,9 @@ class Repositories:
         )
         await self.link_states.collection.ensure_indexes([], lookup=["expires_at"])
         await self.refresh_sessions.collection.ensure_indexes([], lookup=["employee_id"])
+        await self.reception_devices.collection.ensure_indexes(
+            [UniqueIndex(DEVICE_CLIENT_ID_INDEX, ("client_id",))], lookup=["tenant_id"]
+        )
 
     @property
     def outbox_collections(self) -> list[DocumentCollection]:

@@ -44,7 +44,7 @@ def problem_body(error: AuthServiceError) -> dict[str, Any]:
 
 PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": Problem, "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 422)
+    for status in (400, 401, 403, 404, 409, 422, 429)
 }
 
 
@@ -53,4 +53,6 @@ def refusal_headers(error: AuthServiceError) -> dict[str, str] | None:
         return {"WWW-Authenticate": "Bearer"}
     if error.code == "provider_unavailable":
         return {"Retry-After": "30"}
+    if error.status == 429:
+        return {"Retry-After": str(error.extra.get("retry_after", 60))}
     return None

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from auth_service.domain.models import CalendarConnection, Employee, Role
+from auth_service.domain.models import CalendarConnection, Employee, ReceptionDevice, Role
 from visitor_common.contracts.connections import ConnectionInfo
 from visitor_common.events import ConnectionStatus, Provider
 
@@ -74,6 +74,49 @@ class TenantOut(BaseModel):
     tenant_id: str
     name: str
     admin: EmployeeOut
+
+
+class ReceptionDeviceIn(_In):
+    name: str = Field(min_length=1, max_length=100, description='Where it stands, e.g. "1F lobby".')
+
+
+class ReceptionDeviceOut(BaseModel):
+    device_id: str
+    name: str
+    client_id: str
+    created_at: datetime
+    updated_at: datetime
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, device: ReceptionDevice) -> ReceptionDeviceOut:
+        return cls(
+            device_id=device.id,
+            name=device.name,
+            client_id=device.client_id,
+            created_at=device.created_at,
+            updated_at=device.updated_at,
+            revoked_at=device.revoked_at,
+        )
+
+
+class RegisteredDeviceOut(ReceptionDeviceOut):
+    client_secret: str = Field(description="Shown once; only its hash is stored.")
+
+
+class ReceptionDevicesOut(BaseModel):
+    items: list[ReceptionDeviceOut]
+
+
+class ReceptionTokenRequest(_In):
+    client_id: str = Field(min_length=1, max_length=100)
+    client_secret: str = Field(min_length=1, max_length=256)
+
+
+class ReceptionTokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
 
 
 class AuthorizationUrl(BaseModel):

@@ -67,6 +67,29 @@ def employee_not_found() -> AuthServiceError:
     return AuthServiceError(404, "employee_not_found", "従業員が見つかりません。")
 
 
+def reception_device_not_found() -> AuthServiceError:
+    return AuthServiceError(404, "reception_device_not_found", "受付端末が見つかりません。")
+
+
+def invalid_device_credentials() -> AuthServiceError:
+    return AuthServiceError(
+        401,
+        "invalid_device_credentials",
+        "受付端末の認証に失敗しました"
+        "（client_id / client_secret が誤っているか、端末が無効化されています）。",
+    )
+
+
+def too_many_attempts(retry_after: int) -> AuthServiceError:
+    return AuthServiceError(
+        429,
+        "too_many_attempts",
+        "認証の失敗が続いたため一時的に受け付けを停止しています。"
+        f"{retry_after} 秒後にもう一度お試しください。",
+        retry_after=retry_after,
+    )
+
+
 # --- linking -------------------------------------------------------------------------------------
 
 

@@ -216,6 +216,37 @@ class LinkState(_Aggregate):
         self.flow = {}  # the verifier is spent; don't keep it around
 
 
+class ReceptionDevice(_Aggregate):
+    """A front-desk tablet of one tenant. It signs in with ``client_id`` + a secret shown once at
+    registration (only its argon2 hash is kept); a revoked device keeps its record (who had
+    which tablet when) but gets no more tokens."""
+
+    tenant_id: str
+    name: str
+    client_id: str
+    secret_hash: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def rename(self, name: str, now: datetime) -> None:
+        self.name = name
+        self.updated_at = now
+
+    def revoke(self, now: datetime) -> bool:
+        """Revoke once; False when it already was (revoking is idempotent)."""
+        if self.revoked_at is not None:
+            return False
+        self.revoked_at = now
+        self.updated_at = now
+        return True
+
+
 class RefreshSession(_Aggregate):
     """An API client's refresh token (stored by hash), rotated on every use."""
 

@@ -11,6 +11,7 @@ from auth_service.adapters.crypto import TokenCipher
 from auth_service.adapters.providers import ProviderAccessToken, ProviderClient
 from auth_service.adapters.repositories import Repositories
 from auth_service.adapters.signing import SigningKey
+from auth_service.service_layer.throttle import FailureThrottle
 from auth_service.settings import Settings
 from visitor_common.events import Provider
 
@@ -55,6 +56,7 @@ class ServiceContext:
     notify_outbox: Callable[[], None] = lambda: None
     clock: Clock = utc_now
     access_tokens: AccessTokenCache = field(default_factory=AccessTokenCache)
+    reception_throttle: FailureThrottle = field(default_factory=FailureThrottle)
 
     @property
     def source(self) -> str:

@@ -1,0 +1,1 @@
+"""Notifications service: mails guests and hosts about their visits over SMTP."""

@@ -1,0 +1,1 @@
+"""SMTP sender and the sent-mail store."""

@@ -1,0 +1,1 @@
+"""HTTP: only health, readiness and the OpenAPI document — the service is driven by events."""

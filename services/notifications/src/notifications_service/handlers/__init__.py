@@ -1,0 +1,1 @@
+"""FastStream subscribers (thin: parse the CloudEvent, call the use case, dead-letter failures)."""

@@ -1,0 +1,1 @@
+"""Use cases: which mails an event asks for, and delivering each exactly once."""
