@@ -16,6 +16,7 @@ run: bootstrap ## run the whole local stack (Tansu, emulators, four services); C
 	@$(PY) -m devstack
 
 test: bootstrap lint typecheck contracts ## lint, type check, import contracts, then every test
+	@scripts/ensure-browser.sh
 	@$(PY) -m pytest
 
 test-fast: bootstrap ## the inner loop: unit tests only (no broker, no running stack), under a minute
