@@ -19,4 +19,6 @@ def test_redirect_uri_uses_the_link_redirect_base_url(monkeypatch: pytest.Monkey
     monkeypatch.setenv("AUTH_PUBLIC_BASE_URL", "https://auth.visitors.example")
     monkeypatch.setenv("AUTH_LINK_REDIRECT_BASE_URL", "https://visitors.example/")
     settings = Settings()
-    assert settings.redirect_uri("google") == "https://visitors.example/v1/calendar-connections/google/callback"
+    assert (
+        settings.redirect_uri("google") == "https://visitors.example/v1/calendar-connections/google/callback"
+    )
