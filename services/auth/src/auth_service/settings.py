@@ -27,6 +27,11 @@ class Settings(ServiceSettings):
         "http://127.0.0.1:8001",
         description="Where browsers reach this service; the OAuth redirect URIs are built from it.",
     )
+    link_redirect_base_url: str | None = Field(
+        None,
+        description="Base of the OAuth redirect URIs when the browser should come back to another "
+        "front (the web pages, which forward to this service's callback); public_base_url when unset.",
+    )
 
     # --- API sign-in (JWT) -------------------------------------------------------------------
     signing_key_pem: SecretStr | None = Field(
@@ -106,7 +111,8 @@ class Settings(ServiceSettings):
         return json.loads(value) if isinstance(value, str) else value
 
     def redirect_uri(self, provider: str) -> str:
-        return f"{self.public_base_url.rstrip('/')}/v1/calendar-connections/{provider}/callback"
+        base = self.link_redirect_base_url or self.public_base_url
+        return f"{base.rstrip('/')}/v1/calendar-connections/{provider}/callback"
 
     @property
     def microsoft_authority(self) -> str:

@@ -8,7 +8,7 @@ unlinked (``unlink_stale_calendars``): after a restart they link again, as after
 
 * Google Workspace ``example.com``: ``alice@example.com`` (directory permission),
   ``bob@example.com``, the personal account ``carol@gmail.com``; buildings ``hq`` and ``annex``
-  with three rooms. OAuth client registered with the auth service's callback.
+  with three rooms. OAuth client registered with the callback of the web pages.
 * Microsoft 365 ``contoso.example``: ``host@contoso.example`` and colleagues, room list
   ``tokyo-rooms@contoso.example`` with three rooms (``Place.Read.All`` admin-consented);
   ``fabrikam.example`` requires admin consent (R6).
@@ -68,9 +68,16 @@ class DemoAccounts:
         return cls(**json.loads(path.read_text()))
 
 
-def seed_providers(google: tuple[str, str], microsoft: tuple[str, str], auth_public_url: str) -> ProviderApps:
-    """Create the provider-side world; ``google``/``microsoft`` are ``(base_url, ca_file)``."""
-    callback = f"{auth_public_url}/v1/calendar-connections/{{}}/callback"
+def seed_providers(
+    google: tuple[str, str],
+    microsoft: tuple[str, str],
+    auth_public_url: str,
+    link_redirect_base: str | None = None,
+) -> ProviderApps:
+    """Create the provider-side world; ``google``/``microsoft`` are ``(base_url, ca_file)``. The
+    OAuth clients' redirect URI is under ``link_redirect_base`` (the web pages) when given, as
+    ``AUTH_LINK_REDIRECT_BASE_URL`` says, else under the auth service."""
+    callback = f"{link_redirect_base or auth_public_url}/v1/calendar-connections/{{}}/callback"
     google_control = GoogleControl(google[0], Path(google[1]))
     try:
         google_world = seed_world(google_control, redirect_uri=callback.format("google"))

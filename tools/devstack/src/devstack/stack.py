@@ -1,11 +1,12 @@
-"""The whole local stack in one process tree: a broker, both provider emulators, four services.
+"""The whole local stack in one process tree: a broker, both provider emulators, the services
+and the web pages.
 
 The broker is whichever :func:`devstack.brokers.run_broker` picks (Tansu by default; Apache
 Kafka or an external broker on request). Each service keeps its documents in a SQLite file
 under ``<state-dir>/data/`` unless ``MONGODB_URI`` is set, so a restart of the stack keeps them.
 
 Start order follows the dependencies: broker → emulators → auth (JWKS, tokens) → connectors →
-appointments. Every child runs in its own process group and is stopped as a group.
+appointments → web. Every child runs in its own process group and is stopped as a group.
 """
 
 from __future__ import annotations
@@ -25,18 +26,22 @@ from devstack.demo import DemoAccounts, ProviderApps, seed_providers, seed_tenan
 from devstack.processes import ManagedProcess, python_module, wait_healthy
 from devstack.tansu import free_port
 
-SERVICES = ("auth", "calendar-google", "calendar-outlook", "appointments")
+# The web pages start last: an API client of the four, with no broker and no service credential.
+WEB = "web"
+SERVICES = ("auth", "calendar-google", "calendar-outlook", "appointments", WEB)
 SERVICE_MODULES = {
     "auth": "auth_service",
     "appointments": "appointments_service",
     "calendar-google": "calendar_google",
     "calendar-outlook": "calendar_outlook",
+    WEB: "web_service",
 }
 ENV_PREFIX = {
     "auth": "AUTH_",
     "appointments": "APPOINTMENTS_",
     "calendar-google": "CALENDAR_GOOGLE_",
     "calendar-outlook": "CALENDAR_OUTLOOK_",
+    WEB: "WEB_",
 }
 DEFAULT_PORTS = {
     "kafka": 9092,
@@ -46,6 +51,7 @@ DEFAULT_PORTS = {
     "appointments": 8002,
     "calendar-google": 8003,
     "calendar-outlook": 8004,
+    WEB: 8005,
 }
 
 
@@ -81,7 +87,9 @@ class Secrets:
         created = cls(
             operator_key=secrets.token_urlsafe(24),
             encryption_key=base64.b64encode(secrets.token_bytes(32)).decode(),
-            service_clients={name: secrets.token_urlsafe(24) for name in SERVICES if name != "auth"},
+            service_clients={
+                name: secrets.token_urlsafe(24) for name in SERVICES if name not in ("auth", WEB)
+            },
         )
         path.write_text(json.dumps(created.__dict__))
         path.chmod(0o600)
@@ -130,6 +138,7 @@ class LocalStack:
             (google.base_url, google.ca_file),
             (microsoft.base_url, microsoft.ca_file),
             self.config.url("auth"),
+            link_redirect_base=self.config.url(WEB),
         )
         for service in SERVICES:
             self._start_service(service)
@@ -255,6 +264,16 @@ class LocalStack:
                 "MICROSOFT_CLIENT_SECRET": self.apps.microsoft_client_secret,
                 "MICROSOFT_AUTHORITY_HOST": microsoft.base_url,
                 "MICROSOFT_GRAPH_URL": f"{microsoft.base_url}/v1.0",
+                # the provider sends the browser back to the web pages, which forward to auth
+                "LINK_REDIRECT_BASE_URL": self.config.url(WEB),
+            }
+        elif service == WEB:
+            specific = {
+                "PUBLIC_BASE_URL": self.config.url(WEB),
+                "AUTH_URL": self.config.url("auth"),
+                "APPOINTMENTS_URL": self.config.url("appointments"),
+                "GOOGLE_CONNECTOR_URL": self.config.url("calendar-google"),
+                "OUTLOOK_CONNECTOR_URL": self.config.url("calendar-outlook"),
             }
         else:
             specific = {
@@ -266,6 +285,7 @@ class LocalStack:
             specific |= {
                 "GOOGLE_CONNECTOR_URL": self.config.url("calendar-google"),
                 "OUTLOOK_CONNECTOR_URL": self.config.url("calendar-outlook"),
+                "GUEST_BASE_URL": f"{self.config.url(WEB)}/g",  # guest_url: the web pages' guest page
             }
         if service == "calendar-google":
             specific |= {

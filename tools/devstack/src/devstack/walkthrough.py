@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urljoin
+from urllib.parse import urljoin, urlsplit
 
 import httpx
 
@@ -136,8 +136,11 @@ async def click_through_consent(authorization_url: str, account: str, urls: Stac
         for _ in range(8):
             if response.is_redirect:
                 location = urljoin(str(response.request.url), response.headers["location"])
-                if location.startswith(urls.auth):
-                    return location
+                back = urlsplit(location)
+                if back.path.startswith("/v1/calendar-connections/"):
+                    # The redirect URI may be the web pages' callback (same path); this API walk
+                    # hands the same query to auth's callback directly.
+                    return f"{urls.auth}{back.path}?{back.query}"
                 response = await browser.get(location)
                 continue
             _expect(response, 200)

@@ -1,0 +1,1 @@
+"""HTTP clients of the services' public JSON APIs and the sealed session cookie."""

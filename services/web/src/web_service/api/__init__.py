@@ -1,0 +1,1 @@
+"""Thin FastAPI routes answering server-rendered pages (Jinja2)."""
