@@ -7,7 +7,7 @@ goes to ``APPOINTMENT_LIFECYCLE`` for provider-agnostic consumers (mail, audit).
 
 ``GUEST_MESSAGES`` carries what a guest is told that needs a secret (the guest link, the
 reception code, both sealed): the appointments service produces it, only the notifications
-service consumes it (docs/decisions/0007-sealed-guest-messages.md).
+service consumes it (docs/decisions/0008-sealed-guest-messages.md).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Ownership (docs/decisions/0007): every host route with the host, another member of the same
+"""Ownership (docs/decisions/0010): every host route with the host, another member of the same
 tenant, and a tenant administrator. Another member gets 404 everywhere, exactly as for another
 tenant; the administrator may read and cancel, nothing else."""
 

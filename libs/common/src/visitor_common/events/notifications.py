@@ -5,7 +5,7 @@ They travel on their own topic (``topics.GUEST_MESSAGES``: the appointments serv
 only the notifications service consumes; no connector subscribes to it) and the secret fields
 are :class:`~visitor_common.sealing.SealedSecret`, sealed with ``seal_context(appointment_id,
 <field name>)``, so a topic browser or a log line shows ciphertext only
-(docs/decisions/0007-sealed-guest-messages.md). Mails that need no secret (reschedule,
+(docs/decisions/0008-sealed-guest-messages.md). Mails that need no secret (reschedule,
 cancellation, arrival) come from the lifecycle topic.
 """
 

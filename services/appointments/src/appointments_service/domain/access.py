@@ -1,4 +1,4 @@
-"""Who may read and change an appointment (docs/decisions/0007-appointment-ownership.md).
+"""Who may read and change an appointment (docs/decisions/0010-appointment-ownership.md).
 
 An appointment belongs to its host. A tenant administrator may read every appointment of the
 tenant and cancel one (an employee has left, a visit must be called off); nobody else sees it.
