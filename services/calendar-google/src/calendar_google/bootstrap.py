@@ -9,14 +9,10 @@ rooms / availability API and the health routes.
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import FastAPI
-
 from calendar_google.adapters.google_api import GoogleCalendarProvider
 from calendar_google.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_google.settings import Settings
-from calendar_sync.adapters.service import Connector, build_connector, connector_app, provider_http_client
+from calendar_sync.adapters.service import Connector, ConnectorAppSpec, build_connector, provider_http_client
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore
 
@@ -39,13 +35,10 @@ def build(settings: Settings, *, store: DocumentStore | None = None) -> Connecto
     )
 
 
-def create_app(
-    settings: Settings | None = None, *, store: DocumentStore | None = None, **overrides: Any
-) -> FastAPI:
-    settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
-    return connector_app(
-        build(settings, store=store),
-        title="calendar-google",
-        description="Google Calendar connector: rooms, availability and push notifications.",
-        notifications=notifications_router,
-    )
+create_app = ConnectorAppSpec(
+    Settings,
+    build,
+    title="calendar-google",
+    description="Google Calendar connector: rooms, availability and push notifications.",
+    notifications=notifications_router,
+).create_app

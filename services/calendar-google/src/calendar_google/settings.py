@@ -16,8 +16,6 @@ class Settings(ConnectorSettings):
 
     service_name: str = "calendar-google"
     http_port: int = Field(8003, description="HTTP port of the connector.")
-    consumer_group: str = Field("calendar-google", description="Kafka consumer group of the connector.")
-    service_client_id: str = Field("calendar-google", description="Service credential for the auth service.")
     provider_timeout_seconds: float = Field(15.0, gt=0, description="Timeout of one Google API request.")
 
     calendar_base_url: str = Field("https://www.googleapis.com", description="Google Calendar API v3 host.")

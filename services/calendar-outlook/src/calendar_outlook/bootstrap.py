@@ -10,16 +10,13 @@ and the polling fallback), and serves the rooms / availability API and the healt
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
-
-from fastapi import FastAPI
 
 from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_outlook.settings import Settings
-from calendar_sync.adapters.service import Connector, build_connector, connector_app, provider_http_client
+from calendar_sync.adapters.service import Connector, ConnectorAppSpec, build_connector, provider_http_client
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore
 
@@ -41,13 +38,10 @@ def build(settings: Settings, *, store: DocumentStore | None = None) -> Connecto
     )
 
 
-def create_app(
-    settings: Settings | None = None, *, store: DocumentStore | None = None, **overrides: Any
-) -> FastAPI:
-    settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
-    return connector_app(
-        build(settings, store=store),
-        title="calendar-outlook",
-        description="Microsoft Graph sync, getSchedule availability, room lists and drift detection.",
-        notifications=notifications_router,
-    )
+create_app = ConnectorAppSpec(
+    Settings,
+    build,
+    title="calendar-outlook",
+    description="Microsoft Graph sync, getSchedule availability, room lists and drift detection.",
+    notifications=notifications_router,
+).create_app

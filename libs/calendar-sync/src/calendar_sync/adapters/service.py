@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 import httpx
 from fastapi import APIRouter, FastAPI
@@ -44,6 +45,8 @@ from visitor_common.persistence import DocumentStore, create_document_store
 from visitor_common.runtime import ServiceRuntime
 from visitor_common.security import JwksSource, JwtVerifier
 from visitor_common.web import health_router, install_problem_handlers, principal_dependency
+
+S = TypeVar("S", bound=ConnectorSettings)
 
 
 def provider_http_client(settings: ConnectorSettings, *, max_connections: int = 100) -> httpx.AsyncClient:
@@ -176,3 +179,27 @@ def connector_app(
     )
     app.include_router(notifications(connector.monitor))
     return app
+
+
+@dataclass(frozen=True)
+class ConnectorAppSpec(Generic[S]):
+    """What makes one connector: its settings class, how to build it around its provider, and
+    its HTTP app's title and notification route. ``create_app`` is the connector's entry point."""
+
+    settings_class: type[S]
+    build: Callable[..., Connector]
+    title: str
+    description: str
+    notifications: Callable[[DriftMonitor], APIRouter]
+
+    def create_app(
+        self, settings: S | None = None, *, store: DocumentStore | None = None, **overrides: Any
+    ) -> FastAPI:
+        """``create_app(settings=None, store=None, **overrides)``: overrides patch the settings."""
+        settings = settings.model_copy(update=overrides) if settings else self.settings_class(**overrides)
+        return connector_app(
+            self.build(settings, store=store),
+            title=self.title,
+            description=self.description,
+            notifications=self.notifications,
+        )

@@ -8,8 +8,9 @@ URLs and the like); where the two want a different default it redeclares the fie
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
 from calendar_sync.core.drift import DriftPolicy
 from calendar_sync.engine.consumer import RedeliveryPolicy
@@ -28,7 +29,9 @@ class ConnectorSettings(ServiceSettings):
         topics.CONNECTIONS,
         description="Topic of calendar-connection events (override only to isolate tests).",
     )
-    consumer_group: str = Field("calendar-connector", description="Kafka consumer group of the connector.")
+    consumer_group: str = Field(
+        "", description="Kafka consumer group of the connector (unset: the service name)."
+    )
     consumer_max_workers: int = Field(
         6, ge=1, le=64, description="Kafka consumers per topic in this process (partitions run in parallel)."
     )
@@ -40,7 +43,7 @@ class ConnectorSettings(ServiceSettings):
 
     auth_url: str = Field("http://127.0.0.1:8001", description="Base URL of the auth service's internal API.")
     service_client_id: str = Field(
-        "calendar-connector", description="Service credential for the auth service."
+        "", description="Service credential for the auth service (unset: the service name)."
     )
     service_client_secret: SecretStr = Field(SecretStr(""), description="Its secret (never logged).")
 
@@ -75,6 +78,13 @@ class ConnectorSettings(ServiceSettings):
         DriftPolicy.REPORT, description="Default drift policy: report or restore."
     )
     drift_restore_tenants: str = Field("", description="Comma-separated tenant ids whose policy is restore.")
+
+    @model_validator(mode="after")
+    def _names_follow_the_service(self) -> Self:
+        # One name per connector: its consumer group and its service credential default to it.
+        self.consumer_group = self.consumer_group or self.service_name
+        self.service_client_id = self.service_client_id or self.service_name
+        return self
 
     def restore_tenants(self) -> frozenset[str]:
         return frozenset(t.strip() for t in self.drift_restore_tenants.split(",") if t.strip())
