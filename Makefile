@@ -12,7 +12,7 @@ help: ## list the targets
 bootstrap: ## install pinned uv and sync .venv from uv.lock
 	@$(BOOTSTRAP)
 
-run: bootstrap ## the whole local stack (Tansu, emulators, four services; data kept in .devstack/); Ctrl-C stops it
+run: bootstrap ## the whole local stack (broker, emulators, every service, the pages; data kept in .devstack/); Ctrl-C stops it
 	@$(PY) -m devstack
 
 kafka: bootstrap ## Apache Kafka (KRaft, jars from Maven Central) on 127.0.0.1:9092; Ctrl-C stops it
