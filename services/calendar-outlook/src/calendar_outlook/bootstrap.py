@@ -12,11 +12,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from calendar_outlook.adapters.graph.client import GraphClient
-from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_outlook.settings import Settings
 from calendar_sync.adapters.service import Connector, ConnectorAppSpec, build_connector, provider_http_client
+from calendar_sync.engine.locks import KeyedLimiter
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore
 
@@ -24,7 +24,7 @@ from visitor_common.persistence import DocumentStore
 def build(settings: Settings, *, store: DocumentStore | None = None) -> Connector:
     http = provider_http_client(settings, max_connections=200)
     graph = GraphClient(
-        http, base_url=settings.graph_base_url, limiter=MailboxLimiter(settings.mailbox_concurrency)
+        http, base_url=settings.graph_base_url, limiter=KeyedLimiter(settings.mailbox_concurrency)
     )
     provider = GraphCalendarProvider(graph, delta_window_future=timedelta(days=settings.drift_window_days))
     return build_connector(

@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from calendar_outlook.adapters.graph.client import GraphClient
-from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.domain import graph_event
 from calendar_sync.core.errors import (
@@ -26,6 +25,7 @@ from calendar_sync.core.model import (
     ProviderAccess,
     RoomResponse,
 )
+from calendar_sync.engine.locks import KeyedLimiter
 from visitor_common.events.appointments import RoomRef
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +36,7 @@ START = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.
 @pytest.fixture
 async def provider(graph_emulator) -> AsyncIterator[GraphCalendarProvider]:  # type: ignore[no-untyped-def]
     async with httpx.AsyncClient(verify=graph_emulator.ssl_context(), timeout=10) as http:
-        client = GraphClient(http, base_url=graph_emulator.base_url, limiter=MailboxLimiter(4))
+        client = GraphClient(http, base_url=graph_emulator.base_url, limiter=KeyedLimiter(4))
         yield GraphCalendarProvider(client)
 
 

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from calendar_outlook.adapters.graph.client import GraphClient, error_for
-from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_sync.core import (
     AccessTokenRejected,
     EventNotFound,
@@ -22,6 +21,7 @@ from calendar_sync.core import (
     SyncCursorInvalid,
     TransientProviderError,
 )
+from calendar_sync.engine.locks import KeyedLimiter
 
 BASE = "https://graph.test"
 ACCESS = ProviderAccess("c1", "host@contoso.example", "t1", "t1")
@@ -47,7 +47,7 @@ class Counting:
 
 def make_client(handler: Callable[[httpx.Request], Any], limit: int = 4) -> GraphClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    return GraphClient(http, base_url=BASE, limiter=MailboxLimiter(limit))
+    return GraphClient(http, base_url=BASE, limiter=KeyedLimiter(limit))
 
 
 async def test_a_request_sends_the_token_the_utc_preference_and_the_body() -> None:

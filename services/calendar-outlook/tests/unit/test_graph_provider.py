@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from calendar_outlook.adapters.graph.client import GraphClient
-from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.domain import graph_event
 from calendar_sync.core.errors import EventNotFound, SyncCursorInvalid, TransientProviderError
@@ -22,6 +21,7 @@ from calendar_sync.core.model import (
     RoomResponse,
 )
 from calendar_sync.core.provider import CalendarProvider, SupportsPush
+from calendar_sync.engine.locks import KeyedLimiter
 from visitor_common.events.appointments import RoomRef
 
 START = dt.datetime(2026, 12, 1, 10, tzinfo=dt.timezone(dt.timedelta(hours=9)))
@@ -110,7 +110,7 @@ def test_parse_event_normalises_times_rooms_and_meta() -> None:
 
 def _provider(handler: Any) -> GraphCalendarProvider:
     http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    client = GraphClient(http, base_url=BASE, limiter=MailboxLimiter(4))
+    client = GraphClient(http, base_url=BASE, limiter=KeyedLimiter(4))
     return GraphCalendarProvider(client, clock=lambda: NOW)
 
 

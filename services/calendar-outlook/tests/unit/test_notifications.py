@@ -11,11 +11,11 @@ import httpx
 from fastapi import FastAPI
 
 from calendar_outlook.adapters.graph.client import GraphClient
-from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import notifications_router
 from calendar_outlook.service_layer.drift import GraphNotification, handle_graph_notification
 from calendar_sync.engine.engine import SyncEngine
+from calendar_sync.engine.locks import KeyedLimiter
 from calendar_sync.engine.monitor import DriftMonitor
 from calendar_sync.engine.state import (
     AppliedStateRepository,
@@ -69,9 +69,7 @@ class Graph:
 async def _monitor(graph: Graph) -> DriftMonitor:
     store = InMemoryDocumentStore()
     http = httpx.AsyncClient(transport=httpx.MockTransport(graph))
-    provider = GraphCalendarProvider(
-        GraphClient(http, base_url="https://graph.test", limiter=MailboxLimiter())
-    )
+    provider = GraphCalendarProvider(GraphClient(http, base_url="https://graph.test", limiter=KeyedLimiter()))
 
     async def sink(topic: str, event: Any) -> None:
         return None

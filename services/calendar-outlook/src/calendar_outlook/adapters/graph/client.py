@@ -1,6 +1,6 @@
 """A plain Microsoft Graph v1.0 transport over httpx.
 
-Each request holds one of the mailbox's slots in the shared :class:`MailboxLimiter` (at most 4
+Each request holds one of the mailbox's slots in the shared :class:`KeyedLimiter` (at most 4
 in flight) while it is on the wire, and sends ``Prefer: outlook.timezone="UTC"`` so every time
 it reads back is UTC. A failed answer becomes the engine's error through the one
 classification, :func:`calendar_sync.core.classify_http`, with Graph's error code as the reason.
@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 
-from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_sync.core import (
     PermissionMissing,
     ProviderAccess,
@@ -27,6 +26,7 @@ from calendar_sync.core import (
     classify_http,
     parse_retry_after,
 )
+from calendar_sync.engine.locks import KeyedLimiter
 
 API_VERSION = "v1.0"
 Params = dict[str, str] | None
@@ -77,11 +77,11 @@ class GraphClient:
         http: httpx.AsyncClient,
         *,
         base_url: str = "https://graph.microsoft.com",
-        limiter: MailboxLimiter | None = None,
+        limiter: KeyedLimiter | None = None,
     ) -> None:
         self._http = http
         self._root = f"{base_url.rstrip('/')}/{API_VERSION}"
-        self.limiter = limiter or MailboxLimiter()
+        self.limiter = limiter or KeyedLimiter()
 
     def url(self, path_or_link: str) -> str:
         if path_or_link.startswith(("https://", "http://")):

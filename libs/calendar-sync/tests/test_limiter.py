@@ -1,4 +1,4 @@
-"""The per-mailbox limiter: never more than N in flight per mailbox, mailboxes independent."""
+"""The per-key limiter: never more than N in flight per key (a mailbox), keys independent."""
 
 from __future__ import annotations
 
@@ -6,17 +6,17 @@ import asyncio
 
 import pytest
 
-from calendar_outlook.adapters.graph.limiter import MailboxLimiter
+from calendar_sync.engine.locks import KeyedLimiter
 
 
-async def _hold(limiter: MailboxLimiter, mailbox: str, seen: list[int], delay: float = 0.01) -> None:
+async def _hold(limiter: KeyedLimiter, mailbox: str, seen: list[int], delay: float = 0.01) -> None:
     async with limiter.slot(mailbox):
         seen.append(limiter.in_flight(mailbox))
         await asyncio.sleep(delay)
 
 
 async def test_at_most_four_in_flight_per_mailbox() -> None:
-    limiter = MailboxLimiter(limit=4)
+    limiter = KeyedLimiter(limit=4)
     seen: list[int] = []
     await asyncio.gather(*(_hold(limiter, "Host@Example.com", seen) for _ in range(40)))
     assert max(seen) == 4
@@ -24,14 +24,14 @@ async def test_at_most_four_in_flight_per_mailbox() -> None:
 
 
 async def test_mailbox_keys_are_case_insensitive() -> None:
-    limiter = MailboxLimiter(limit=1)
+    limiter = KeyedLimiter(limit=1)
     seen: list[int] = []
     await asyncio.gather(_hold(limiter, "A@x.com", seen), _hold(limiter, "a@X.com", seen))
     assert max(seen) == 1
 
 
 async def test_mailboxes_do_not_share_slots() -> None:
-    limiter = MailboxLimiter(limit=1)
+    limiter = KeyedLimiter(limit=1)
     started = asyncio.Event()
     release = asyncio.Event()
 
@@ -50,7 +50,7 @@ async def test_mailboxes_do_not_share_slots() -> None:
 
 
 async def test_idle_mailboxes_are_forgotten_and_errors_release_the_slot() -> None:
-    limiter = MailboxLimiter(limit=1)
+    limiter = KeyedLimiter(limit=1)
     with pytest.raises(RuntimeError):
         async with limiter.slot("a@x.com"):
             raise RuntimeError("boom")
@@ -62,4 +62,4 @@ async def test_idle_mailboxes_are_forgotten_and_errors_release_the_slot() -> Non
 
 def test_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
-        MailboxLimiter(limit=0)
+        KeyedLimiter(limit=0)
