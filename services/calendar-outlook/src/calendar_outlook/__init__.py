@@ -4,8 +4,8 @@ drift detection, on the shared engine ``calendar_sync``.
 Only the Graph adapter is Outlook-specific:
 
 - ``adapters.graph`` — a plain Graph v1.0 transport over httpx (failures mapped once by the
-  engine's ``classify_http``) and the per-mailbox limiter (4 requests in flight per mailbox,
-  shared by every partition of the process);
+  engine's ``classify_http``), each request holding a slot of the engine's ``KeyedLimiter``
+  keyed by mailbox (4 in flight per mailbox, shared by every partition of the process);
 - ``adapters.graph_provider`` — the engine's ``CalendarProvider`` / ``SupportsPush`` for Graph
   (events with ``transactionId`` and single-value extended properties, ``calendarView/delta``,
   ``getSchedule``, places room lists and rooms, subscriptions);
