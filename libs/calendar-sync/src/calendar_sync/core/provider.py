@@ -1,8 +1,9 @@
 """The ``CalendarProvider`` protocol: the only thing a connector implements per provider.
 
 Implementations translate between the neutral model (``CalendarEntry``, ``ProviderEvent``,
-``EventMeta``) and the provider's API, and map HTTP failures to ``visitor_common.calendar_sync
-.errors`` (``TransientProviderError`` with ``retry_after`` for 429/403-rate-limit/5xx,
+``EventMeta``) and the provider's API, and map every failed HTTP answer through
+``calendar_sync.core.classify.classify_http`` to the errors of ``calendar_sync.core.errors``
+(``TransientProviderError`` with ``retry_after`` for 429/403-rate-limit/5xx,
 ``AccessTokenRejected`` for 401, ``EventAlreadyExists`` for a 409 on insert, ``EventNotFound``
 for 404/410-deleted, ``SyncCursorInvalid``, ``PermissionMissing``, ``ProviderRejected``).
 They do **not** retry, refresh tokens or keep state: the engine does that.

@@ -2,7 +2,7 @@
 Google Calendar API v3 and the Admin SDK Directory API, with httpx.
 
 Only translation and error mapping live here; retries, token refresh, idempotency and state are
-the engine's (``visitor_common.calendar_sync``).
+the engine's (``calendar_sync``).
 """
 
 from __future__ import annotations
