@@ -4,6 +4,7 @@ Dockerfiles and the Kubernetes manifests agree with the services' real settings.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -70,14 +71,21 @@ def test_compose_sets_the_required_environment_with_real_setting_names(name: str
     assert compose()["services"][name]["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
-@pytest.mark.parametrize("name", sorted(APP_SERVICES))
-def test_dockerfiles_are_multi_stage_non_root_with_healthcheck(name: str) -> None:
-    text = (ROOT / "services" / name / "Dockerfile").read_text()
+def test_one_dockerfile_builds_every_service_multi_stage_non_root_with_healthcheck() -> None:
+    text = (ROOT / "services" / "Dockerfile").read_text()
     assert len(re.findall(r"^FROM ", text, re.M)) >= 2
     user = re.findall(r"^USER (\S+)", text, re.M)
     assert user and user[-1] not in {"root", "0"}
     assert "HEALTHCHECK" in text
     assert "--frozen" in text  # the lock file, not a fresh resolution
+
+
+@pytest.mark.parametrize("name", sorted(APP_SERVICES))
+def test_compose_builds_each_service_from_the_shared_dockerfile(name: str) -> None:
+    build = compose()["services"][name]["build"]
+    assert build["dockerfile"] == "services/Dockerfile"
+    assert set(build["args"]) == {"PACKAGE", "MODULE", "PORT"}
+    assert importlib.util.find_spec(build["args"]["MODULE"]) is not None
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))

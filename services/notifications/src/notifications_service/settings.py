@@ -18,7 +18,7 @@ class Settings(MailSealSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", env_nested_delimiter="__", extra="ignore")
 
     service_name: str = Field("notifications", description="Service name (logs, Kafka client id).")
-    http_port: int = Field(8005, description="HTTP port (health, readiness, OpenAPI).")
+    http_port: int = Field(8006, description="HTTP port (health, readiness, OpenAPI).")
     consumer_group: str = Field(
         "notifications",
         description="Kafka consumer-group prefix (one group per topic: <prefix>.lifecycle, "
