@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from appointments_testkit import Harness, create_body, future
 
+from appointments_service.adapters.repository import ReceptionCodeTaken
 from appointments_service.domain import rules
 from visitor_common.events import Provider
 from visitor_common.outbox import OutboxEntry, OutboxRelay
@@ -130,3 +131,19 @@ async def test_a_host_edit_cannot_reactivate_a_code_freed_meanwhile(
     assert stored["reception"]["active"] is False, "the freed code stays free"
     other = await pick(h, await h.create(create_body(future(8))))
     assert other.status_code == 200 and other.json()["reception_code"] == "777777"
+
+
+async def test_a_code_collision_on_a_host_change_is_a_409_never_a_500(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unreachable with compare-and-set on every write, but a collision that a future race lets
+    # through must still be the caller's to retry, not a server fault.
+    created = await h.create()
+    repository = h.container.repository
+
+    async def collides(*args: object, **kwargs: object) -> None:
+        raise ReceptionCodeTaken(created["appointment_id"])
+
+    monkeypatch.setattr(repository, "save", collides)
+    response = await rename(h, created["appointment_id"], '"1"')
+    assert response.status_code == 409 and response.json()["code"] == "invalid_state"

@@ -25,6 +25,7 @@ from appointments_service.domain.errors import (
     DependencyUnavailable,
     GuestLinkExpired,
     GuestLinkInvalid,
+    InvalidState,
     PreconditionFailed,
     ReceptionCodeExhausted,
     RoomGroupSelectionRequired,
@@ -407,6 +408,12 @@ class AppointmentService:
         except Conflict as error:
             raise PreconditionFailed(
                 "The appointment changed while your request was processed; read it again."
+            ) from error
+        except ReceptionCodeTaken as error:
+            # Only reachable after a race (the code was freed and taken by another visit while
+            # this change was made): the caller reads again, it is not a server fault.
+            raise InvalidState(
+                "The appointment's reception code changed while your request was processed; read it again."
             ) from error
         self.notify()
         return changed.appointment
