@@ -15,6 +15,7 @@ import pytest
 from visitor_common.persistence import (
     DocumentStore,
     DuplicateKeyError,
+    InvalidWriteError,
     UniqueIndex,
     VersionConflictError,
 )
@@ -160,10 +161,130 @@ async def test_the_outbox_is_written_with_the_change_and_survives_a_refused_repl
 ) -> None:
     coll = store.collection(name())
     await coll.insert({"_id": "a", "version": 1, "outbox": []})
-    await coll.replace({"_id": "a", "version": 2, "outbox": [{"id": "e1"}]}, expected_version=1)
+    await coll.replace({"_id": "a", "version": 2}, expected_version=1, append_outbox=[{"id": "e1"}])
     with pytest.raises(VersionConflictError):  # a stale writer neither adds nor drops events
-        await coll.replace({"_id": "a", "version": 2, "outbox": []}, expected_version=1)
+        await coll.replace({"_id": "a", "version": 2}, expected_version=1, append_outbox=[{"id": "e9"}])
     assert [d["outbox"] for d in await coll.find_with_outbox(limit=10)] == [[{"id": "e1"}]]
     await coll.remove_from_outbox("a", ["e1"])
     assert (await coll.get("a")) == {"_id": "a", "version": 2, "outbox": []}
     await coll.remove_from_outbox("missing", ["e1"])  # nothing to do, no error
+
+
+async def test_a_change_appends_to_the_outbox_and_never_brings_a_removed_entry_back(
+    store: DocumentStore,
+) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "title": "old", "outbox": [{"id": "e1"}]})
+    read = await coll.get("a")  # a change reads the document with e1 pending ...
+    assert read is not None
+    await coll.remove_from_outbox("a", ["e1"])  # ... the relay publishes and removes e1 ...
+    changed = {k: v for k, v in read.items() if k != "outbox"} | {"version": 2, "title": "new"}
+    await coll.replace(changed, expected_version=1, append_outbox=[{"id": "e2"}, {"id": "e3"}])
+    # ... and the change's write adds its own entries, in order, without e1 coming back.
+    assert await coll.get("a") == {
+        "_id": "a",
+        "version": 2,
+        "title": "new",
+        "outbox": [{"id": "e2"}, {"id": "e3"}],
+    }
+    await coll.replace({"_id": "a", "version": 3}, expected_version=2, append_outbox=[{"id": "e4"}])
+    assert [e["id"] for e in (await coll.get("a"))["outbox"]] == ["e2", "e3", "e4"]
+
+
+async def test_an_outbox_array_is_created_by_the_first_append(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1})
+    await coll.replace({"_id": "a", "version": 2}, expected_version=1)
+    assert await coll.get("a") == {"_id": "a", "version": 2}
+    await coll.replace({"_id": "a", "version": 3}, expected_version=2, append_outbox=[{"id": "e1"}])
+    assert [d["_id"] for d in await coll.find_with_outbox(limit=10)] == ["a"]
+
+
+async def test_a_write_sets_the_fields_it_carries_and_keeps_the_others(store: DocumentStore) -> None:
+    # MongoDB's $set: callers write whole aggregates, so nothing they mean to keep is lost.
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "title": "old", "room": "r1", "nested": {"x": 1, "y": 2}})
+    await coll.replace({"_id": "a", "version": 2, "title": "new", "nested": {"x": 3}}, expected_version=1)
+    assert await coll.get("a") == {"_id": "a", "version": 2, "title": "new", "room": "r1", "nested": {"x": 3}}
+
+
+@pytest.mark.parametrize("version", [1, 3, None])
+async def test_every_write_advances_the_version_by_exactly_one(
+    store: DocumentStore, version: int | None
+) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "title": "old"})
+    doc: dict[str, object] = {"_id": "a", "title": "new"}
+    if version is not None:
+        doc["version"] = version
+    with pytest.raises(InvalidWriteError):
+        await coll.replace(doc, expected_version=1, append_outbox=[{"id": "e1"}])
+    assert await coll.get("a") == {"_id": "a", "version": 1, "title": "old"}
+
+
+async def test_a_write_may_not_carry_an_outbox_of_its_own(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "outbox": [{"id": "e1"}]})
+    with pytest.raises(InvalidWriteError):  # it would overwrite what the relay removed meanwhile
+        await coll.replace({"_id": "a", "version": 2, "outbox": []}, expected_version=1)
+    assert await coll.get("a") == {"_id": "a", "version": 1, "outbox": [{"id": "e1"}]}
+
+
+async def test_removing_published_entries_does_not_fail_a_concurrent_change(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "outbox": [{"id": "e1"}]})
+    await coll.remove_from_outbox("a", ["e1"])  # the relay's bookkeeping keeps the version
+    await coll.replace({"_id": "a", "version": 2}, expected_version=1, append_outbox=[{"id": "e2"}])
+    assert await coll.get("a") == {"_id": "a", "version": 2, "outbox": [{"id": "e2"}]}
+
+
+async def test_a_refused_duplicate_appends_nothing(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.ensure_indexes([CODE_INDEX])
+    await coll.insert({"_id": "a", "version": 1, "tenant_id": "t1", "status": "confirmed", "code": "1"})
+    await coll.insert({"_id": "b", "version": 1, "tenant_id": "t1", "status": "proposed", "code": "1"})
+    with pytest.raises(DuplicateKeyError):
+        await coll.replace(
+            {"_id": "b", "version": 2, "status": "confirmed"},
+            expected_version=1,
+            append_outbox=[{"id": "e1"}],
+        )
+    assert await coll.find_with_outbox(limit=10) == []
+    assert (await coll.get("b"))["version"] == 1
+
+
+async def test_concurrent_changes_and_removals_lose_no_entry_and_revive_none(store: DocumentStore) -> None:
+    coll = store.collection(name())
+    await coll.insert({"_id": "a", "version": 1, "outbox": []})
+    removed: set[str] = set()
+
+    async def change(i: int) -> None:
+        while True:  # compare-and-set with retry, as every repository does
+            current = await coll.get("a")
+            assert current is not None
+            try:
+                await coll.replace(
+                    {"_id": "a", "version": current["version"] + 1},
+                    expected_version=current["version"],
+                    append_outbox=[{"id": f"e{i}"}],
+                )
+                return
+            except VersionConflictError:
+                await asyncio.sleep(0)
+
+    async def relay(until: asyncio.Event) -> None:
+        while not until.is_set() or (await coll.find_with_outbox(limit=1)):
+            for doc in await coll.find_with_outbox(limit=1):
+                ids = [e["id"] for e in doc["outbox"]]
+                assert not removed.intersection(ids), "a removed entry came back"
+                await coll.remove_from_outbox("a", ids)
+                removed.update(ids)
+            await asyncio.sleep(0)
+
+    done = asyncio.Event()
+    remover = asyncio.create_task(relay(done))
+    await asyncio.gather(*(change(i) for i in range(50)))
+    done.set()
+    await remover
+    assert removed == {f"e{i}" for i in range(50)}
+    assert (await coll.get("a"))["version"] == 51

@@ -58,8 +58,8 @@ def test_a_committed_write_survives_a_process_killed_without_closing(tmp_path: P
             store = SqliteDocumentStore({str(path)!r})
             coll = store.collection("appointments")
             await coll.insert({{"_id": "a", "version": 1, "outbox": [{{"id": "e1"}}]}})
-            await coll.replace({{"_id": "a", "version": 2, "outbox": [{{"id": "e1"}}, {{"id": "e2"}}]}},
-                               expected_version=1)
+            await coll.replace({{"_id": "a", "version": 2}}, expected_version=1,
+                               append_outbox=[{{"id": "e2"}}])
             os._exit(9)  # no close, no clean shutdown: as SIGKILL leaves it
 
         asyncio.run(main())

@@ -5,6 +5,11 @@ the aggregate's ``outbox`` array). The relay publishes them in order and removes
 after the broker acknowledged it, so an event is never lost while Kafka is down and a change is
 never published without having been stored. If the process dies between the acknowledgement and
 the removal, the entry is published again: consumers de-duplicate by event id and version.
+
+Changes only ever append to a document's outbox (``DocumentCollection.replace(append_outbox=)``),
+so an entry, once removed, stays removed. Several relays may run on one store at once (service
+replicas): they need no coordination; two that read the same pending entry both publish it,
+which is the same at-least-once duplicate consumers already drop by event id.
 """
 
 from __future__ import annotations
@@ -79,18 +84,27 @@ class OutboxRelay:
     async def _drain_document(self, collection: DocumentCollection, doc: dict[str, Any]) -> int:
         done: list[str] = []
         try:
-            for raw in doc.get("outbox", []):
-                entry = OutboxEntry.model_validate(raw)
-                await self._publish(entry)
-                done.append(entry.id)
+            await self._publish_in_order(doc.get("outbox", []), done)
         except Exception as error:  # broker down: keep order, retry this document later
             log.warning(
                 "outbox publish failed; will retry", extra={"doc_id": doc["_id"], "error": str(error)}
             )
-        finally:
+        finally:  # also when stopped mid-publish: what the broker acknowledged is not sent again
             if done:
                 await collection.remove_from_outbox(doc["_id"], done)
         return len(done)
+
+    async def _publish_in_order(self, entries: list[dict[str, Any]], done: list[str]) -> None:
+        """Publish one document's ``entries`` in order, appending each acknowledged id to
+        ``done``; raises at the first failure, so ``done`` is always a prefix of ``entries``.
+
+        The one place that talks to the broker: sends may be pipelined here (start them all,
+        then await the acknowledgements in order, keeping only the acknowledged prefix) without
+        touching the removal, which works on ``done`` alone."""
+        for raw in entries:
+            entry = OutboxEntry.model_validate(raw)
+            await self._publish(entry)
+            done.append(entry.id)
 
     async def run(self) -> None:
         while not self._stopping:

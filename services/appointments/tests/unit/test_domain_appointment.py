@@ -318,8 +318,13 @@ def test_the_code_is_released_only_once_the_appointment_is_over() -> None:
     assert holder.release_reception_code(at(24.5)) is None, "still under way"
     released = holder.release_reception_code(at(25))
     assert released is not None and released.reception is not None and not released.reception.active
-    assert (released.version, released.updated_at) == (holder.version, holder.updated_at), "no change"
+    # A write of the document like any other (a new version, a new ETag), though no event: the
+    # connectors' last word stays about the version they heard of.
+    assert (released.version, released.updated_at) == (holder.version + 1, at(25))
+    assert released.reported_version() == holder.version
     assert proposed().release_reception_code(at(100)) is None, "no code to release"
+    later = released.update_details(DetailsChange(title="Renamed"), at(26)).appointment
+    assert later.reported_version() == later.version == holder.version + 2, "the next change is announced"
 
 
 # --- held calendar changes (R8, decision 0004) -----------------------------------------------

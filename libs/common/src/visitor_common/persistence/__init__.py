@@ -6,6 +6,7 @@ from visitor_common.persistence.base import (
     DocumentCollection,
     DocumentStore,
     DuplicateKeyError,
+    InvalidWriteError,
     UniqueIndex,
     VersionConflictError,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "DocumentStore",
     "DuplicateKeyError",
     "InMemoryDocumentStore",
+    "InvalidWriteError",
     "UniqueIndex",
     "VersionConflictError",
     "create_document_store",

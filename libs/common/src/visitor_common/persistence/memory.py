@@ -12,10 +12,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from visitor_common.persistence.base import (
+    OUTBOX,
     Document,
     DuplicateKeyError,
     UniqueIndex,
     VersionConflictError,
+    check_replace,
 )
 
 _MISSING = object()
@@ -75,13 +77,17 @@ class InMemoryCollection:
             found.sort(key=lambda d: sort_key(get_path(d, name)), reverse=sort.startswith("-"))
         return copy.deepcopy(found[:limit] if limit is not None else found)
 
-    async def replace(self, doc: Document, *, expected_version: int) -> None:
+    async def replace(
+        self, doc: Document, *, expected_version: int, append_outbox: Sequence[Document] = ()
+    ) -> None:
+        check_replace(doc, expected_version)
         async with self._lock:
             current = self._docs.get(doc["_id"])
             if current is None or current.get("version") != expected_version:
                 raise VersionConflictError(doc["_id"])
-            self._check_unique(doc)
-            self._docs[doc["_id"]] = copy.deepcopy(doc)
+            updated = merged(current, doc, append_outbox)
+            self._check_unique(updated)
+            self._docs[doc["_id"]] = copy.deepcopy(updated)
 
     async def delete(self, doc_id: str) -> bool:
         async with self._lock:
@@ -96,6 +102,15 @@ class InMemoryCollection:
             if doc is not None:
                 drop = set(event_ids)
                 doc["outbox"] = [e for e in doc.get("outbox", []) if e.get("id") not in drop]
+
+
+def merged(current: Document, doc: Document, append_outbox: Sequence[Document]) -> Document:
+    """What ``replace`` stores: ``doc``'s fields set over ``current`` and the new entries
+    appended to the stored outbox — MongoDB's ``$set`` + ``$push``, which every adapter mirrors."""
+    updated = {**current, **doc}
+    if append_outbox:
+        updated[OUTBOX] = [*current.get(OUTBOX, []), *append_outbox]
+    return updated
 
 
 def sort_key(value: Any) -> tuple[int, Any]:

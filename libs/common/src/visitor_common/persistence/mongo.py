@@ -10,10 +10,12 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError as MongoDuplicateKeyError
 
 from visitor_common.persistence.base import (
+    OUTBOX,
     Document,
     DuplicateKeyError,
     UniqueIndex,
     VersionConflictError,
+    check_replace,
 )
 
 
@@ -59,9 +61,17 @@ class MongoCollection:
             cursor = cursor.limit(limit)
         return await cursor.to_list()
 
-    async def replace(self, doc: Document, *, expected_version: int) -> None:
+    async def replace(
+        self, doc: Document, *, expected_version: int, append_outbox: Sequence[Document] = ()
+    ) -> None:
+        check_replace(doc, expected_version)
+        # One conditional update: the fields are set, the new entries pushed onto the stored
+        # outbox, so an entry the relay $pulled meanwhile stays removed. ``_id`` is immutable.
+        update: dict[str, Any] = {"$set": {k: v for k, v in doc.items() if k != "_id"}}
+        if append_outbox:
+            update["$push"] = {OUTBOX: {"$each": list(append_outbox)}}
         try:
-            result = await self._c.replace_one({"_id": doc["_id"], "version": expected_version}, dict(doc))
+            result = await self._c.update_one({"_id": doc["_id"], "version": expected_version}, update)
         except MongoDuplicateKeyError as error:
             raise DuplicateKeyError(_index_name(error)) from error
         if result.matched_count != 1:

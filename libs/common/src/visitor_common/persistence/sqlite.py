@@ -5,8 +5,8 @@ Each collection is a table ``(id, doc, version, outbox)``: the document as JSON 
 ``version`` and whether its ``outbox`` holds entries in columns of their own, so compare-and-set
 and the outbox relay's polling are plain indexed SQL. Unique indexes (partial ones too) are
 SQLite expression indexes over the JSON, so the database itself refuses a duplicate, in the same
-statement as the write. A change and its outbox entries are one row: one ``UPDATE``, one
-transaction.
+statement as the write. A change and its outbox entries are one row, written in one
+transaction that extends the stored outbox (never writes back the caller's copy).
 
 Stdlib ``sqlite3`` on one worker thread per store: every call is one short transaction and the
 calls are serialized, which is what makes compare-and-set race-free within the process; WAL
@@ -36,8 +36,9 @@ from visitor_common.persistence.base import (
     DuplicateKeyError,
     UniqueIndex,
     VersionConflictError,
+    check_replace,
 )
-from visitor_common.persistence.memory import get_path, matches, sort_key
+from visitor_common.persistence.memory import get_path, matches, merged, sort_key
 
 T = TypeVar("T")
 _DATE = "$date"  # tag of a datetime inside the JSON text (documents may hold tz-aware datetimes)
@@ -245,22 +246,32 @@ class SqliteCollection:
             found.sort(key=lambda d: sort_key(get_path(d, name)), reverse=sort.startswith("-"))
         return found[:limit] if limit is not None else found
 
-    async def replace(self, doc: Document, *, expected_version: int) -> None:
-        text, version, outbox = self._row(doc)
+    async def replace(
+        self, doc: Document, *, expected_version: int, append_outbox: Sequence[Document] = ()
+    ) -> None:
+        check_replace(doc, expected_version)
 
-        def write(connection: sqlite3.Connection) -> int:
+        def write(connection: sqlite3.Connection) -> bool:
+            # Read and write in one transaction (BEGIN IMMEDIATE): nothing slips in between,
+            # so the stored outbox, which the relay may just have shortened, is the one extended.
             self._ready(connection)
-            cursor = connection.execute(
-                f"UPDATE {self._table} SET doc = ?, version = ?, outbox = ? WHERE id = ? AND version = ?",
-                (text, version, outbox, doc["_id"], expected_version),
+            row = connection.execute(
+                f"SELECT doc FROM {self._table} WHERE id = ? AND version = ?", (doc["_id"], expected_version)
+            ).fetchone()
+            if row is None:
+                return False
+            text, version, outbox = self._row(merged(loads(row[0]), doc, append_outbox))
+            connection.execute(
+                f"UPDATE {self._table} SET doc = ?, version = ?, outbox = ? WHERE id = ?",
+                (text, version, outbox, doc["_id"]),
             )
-            return cursor.rowcount
+            return True
 
         try:
             changed = await self._db.run(write)
         except sqlite3.IntegrityError as error:
             raise self._duplicate(error) from error
-        if changed != 1:
+        if not changed:
             raise VersionConflictError(doc["_id"])
 
     async def delete(self, doc_id: str) -> bool:

@@ -40,10 +40,10 @@ class Conflict(Exception):
     """The stored document changed since it was read (compare-and-set failed)."""
 
 
-def _to_doc(appointment: Appointment, outbox: list[dict[str, Any]]) -> dict[str, Any]:
+def _to_doc(appointment: Appointment) -> dict[str, Any]:
+    """The aggregate's document, without its outbox (which only ever grows by appends)."""
     doc = appointment.model_dump(mode="json")
     doc["_id"] = appointment.appointment_id
-    doc["outbox"] = outbox
     held = appointment.held_calendar_change
     doc[HELD_CONNECTION] = held.connection_id if held is not None else None
     return doc
@@ -100,17 +100,22 @@ class AppointmentRepository:
         return _from_doc(docs[0]) if docs else None
 
     async def add(self, appointment: Appointment, outbox: list[dict[str, Any]]) -> None:
-        await self.appointments.insert(_to_doc(appointment, outbox))
+        await self.appointments.insert({**_to_doc(appointment), "outbox": outbox})
 
     async def save(
-        self, appointment: Appointment, outbox: list[dict[str, Any]], *, expected_version: int
+        self, appointment: Appointment, new_entries: list[dict[str, Any]], *, expected_version: int
     ) -> None:
-        """Replace the stored document if it is still at ``expected_version``.
+        """Store the changed aggregate (its ``version`` one past ``expected_version``) if the
+        stored one is still at ``expected_version``, and append the change's ``new_entries`` to
+        the stored outbox — in one conditional write. The outbox the change read is never
+        written back: the relay may have published and removed some of it meanwhile.
 
         Raises ``Conflict`` on a lost race and ``ReceptionCodeTaken`` on a code collision.
         """
         try:
-            await self.appointments.replace(_to_doc(appointment, outbox), expected_version=expected_version)
+            await self.appointments.replace(
+                _to_doc(appointment), expected_version=expected_version, append_outbox=new_entries
+            )
         except VersionConflictError as error:
             raise Conflict(appointment.appointment_id) from error
         except DuplicateKeyError as error:

@@ -236,6 +236,9 @@ class Appointment(BaseModel):
     reception: Reception | None = None
     cancel_reason: str | None = None
     held_calendar_change: HeldCalendarChange | None = None
+    # Set only by a write no consumer hears of (a released reception code): the version of the
+    # last snapshot that went out in an event, which is what the connectors report on.
+    announced_version: int | None = None
     created_at: AwareDatetime
     updated_at: AwareDatetime
 
@@ -508,14 +511,31 @@ class Appointment(BaseModel):
     def release_reception_code(self, now: datetime) -> Appointment | None:
         """Free the reception code once the appointment is over (``None`` while it still lies
         ahead, or holds no active code). Housekeeping for the tenant-wide unique index, not a
-        change anyone consumes: no version bump, no event."""
+        change anyone consumes, so no event; but a change of the document all the same, so a
+        new version (and ETag): a host's edit made on the version before fails its
+        compare-and-set instead of writing the code back as active."""
         if self.reception is None or not self.reception.active or self.ends_at() > now:
             return None
-        return self.model_copy(update={"reception": self.reception.release()})
+        return self.model_copy(
+            update={
+                "reception": self.reception.release(),
+                "version": self.version + 1,
+                "updated_at": now,
+                "announced_version": self.reported_version(),
+            }
+        )
+
+    def reported_version(self) -> int:
+        """The version a connector's status must be about for the calendar to be up to date:
+        the current one, unless only silent housekeeping happened since the last event."""
+        return self.announced_version if self.announced_version is not None else self.version
 
     def _next(self, now: datetime, **update: object) -> Appointment:
-        """The aggregate after a change: one version further, stamped ``now``."""
-        return self.model_copy(update={**update, "version": self.version + 1, "updated_at": now})
+        """The aggregate after a change: one version further, stamped ``now`` (and announced:
+        every change's events carry this version)."""
+        return self.model_copy(
+            update={**update, "version": self.version + 1, "updated_at": now, "announced_version": None}
+        )
 
     @staticmethod
     def _guest_link_updated(after: Appointment) -> AppointmentDetailsUpdated:

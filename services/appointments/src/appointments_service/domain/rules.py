@@ -327,7 +327,7 @@ def sync_view(
         assert connection is not None
         view = blocked_view(appointment, connection)
         return view.model_copy(update={"provider_event_ids": report.provider_event_ids if report else {}})
-    if report is None or report.appointment_version < appointment.version:
+    if report is None or report.appointment_version < appointment.reported_version():
         return CalendarSyncView(
             state=CalendarSyncState.PENDING,
             provider=binding.provider,

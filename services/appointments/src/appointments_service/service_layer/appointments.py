@@ -25,6 +25,7 @@ from appointments_service.domain.errors import (
     DependencyUnavailable,
     GuestLinkExpired,
     GuestLinkInvalid,
+    InvalidState,
     PreconditionFailed,
     ReceptionCodeExhausted,
     RoomGroupSelectionRequired,
@@ -394,7 +395,7 @@ class AppointmentService:
     ) -> Appointment:
         """Load, check If-Match, the state and R8, apply, and store the change with its events
         in one write (compare-and-set on the version read)."""
-        current, outbox = await self._load(host, appointment_id, action)
+        current, _ = await self._load(host, appointment_id, action)
         rules.check_version(current, rules.parse_if_match(if_match))
         current.require_changeable()
         if check_binding:
@@ -402,11 +403,17 @@ class AppointmentService:
         changed = apply(current)
         try:
             await self.repo.save(
-                changed.appointment, [*outbox, *self._entries(changed)], expected_version=current.version
+                changed.appointment, self._entries(changed), expected_version=current.version
             )
         except Conflict as error:
             raise PreconditionFailed(
                 "The appointment changed while your request was processed; read it again."
+            ) from error
+        except ReceptionCodeTaken as error:
+            # Only reachable after a race (the code was freed and taken by another visit while
+            # this change was made): the caller reads again, it is not a server fault.
+            raise InvalidState(
+                "The appointment's reception code changed while your request was processed; read it again."
             ) from error
         self.notify()
         return changed.appointment
@@ -488,15 +495,13 @@ class AppointmentService:
             loaded = await self.repo.get_any(appointment_id)
             if loaded is None or loaded[0].held_calendar_change is None:
                 return None
-            current, outbox = loaded
+            current = loaded[0]
             changed = current.release_held_change(self.clock())
             entries = routed_entries(
                 changed.appointment, changed.events, self.config.event_source, released=True
             )
             try:
-                await self.repo.save(
-                    changed.appointment, [*outbox, *entries], expected_version=current.version
-                )
+                await self.repo.save(changed.appointment, entries, expected_version=current.version)
             except Conflict:
                 continue
             log.info("held cancellation released", extra={"appointment_id": appointment_id})
@@ -529,7 +534,7 @@ class AppointmentService:
         """Confirm the guest's choice; of two concurrent picks exactly one wins (CAS on version).
         Picking the confirmed slot again answers the same confirmation; another slot is 409."""
         for _ in range(self.config.reception_code_attempts):
-            current, outbox = await self._by_token(token)
+            current, _ = await self._by_token(token)
             repeated = current.repeated_pick(slot_id)
             if repeated is not None:  # idempotent: nothing is written, the code is shown again
                 return Picked(appointment=current, reception_code=repeated.code)
@@ -540,7 +545,7 @@ class AppointmentService:
             changed = current.confirm(slot_id, code, now)
             try:
                 await self.repo.save(
-                    changed.appointment, [*outbox, *self._entries(changed)], expected_version=current.version
+                    changed.appointment, self._entries(changed), expected_version=current.version
                 )
             except Conflict:
                 continue  # someone else wrote first: re-read; a confirmed appointment answers 409
@@ -560,16 +565,18 @@ class AppointmentService:
             raise BoundConnectionUnusable(GUEST_NOT_BOOKABLE) from error
 
     async def _release_if_over(self, tenant_id: str, code: str, now: datetime) -> None:
-        """A code stays taken while its appointment lies ahead; free it once that is over."""
+        """A code stays taken while its appointment lies ahead; free it once that is over.
+
+        The release is a write like any other (a new version, so a change of the holder made
+        concurrently fails its compare-and-set instead of re-activating the code), without
+        events: no consumer needs to hear of it. A lost race needs nothing: the caller draws
+        again and, if the code is still held, comes back here."""
         holder = await self.repo.active_code_holder(tenant_id, code)
         released = holder.release_reception_code(now) if holder is not None else None
         if holder is None or released is None:
             return
-        loaded = await self.repo.get_any(holder.appointment_id)
-        if loaded is None:
-            return
         try:
-            await self.repo.save(released, loaded[1], expected_version=holder.version)
+            await self.repo.save(released, [], expected_version=holder.version)
         except Conflict:
             return
 

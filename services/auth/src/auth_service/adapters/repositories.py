@@ -1,7 +1,8 @@
 """Repositories on the shared document store (MongoDB or in memory).
 
-Every write is a compare-and-set on ``version``; a connection's events go into its own
-document's ``outbox`` in the same write (``visitor_common.outbox``).
+Every write is a compare-and-set on ``version`` that advances it by one; a connection's events
+are appended to its own document's ``outbox`` in the same write (``visitor_common.outbox``): a
+save never writes back the outbox it read, which the relay may have emptied meanwhile.
 """
 
 from __future__ import annotations
@@ -48,6 +49,11 @@ def to_document(aggregate: _Aggregate) -> dict[str, Any]:
     return aggregate.model_dump(mode="json", by_alias=True)
 
 
+def _changed_fields(aggregate: _Aggregate) -> dict[str, Any]:
+    """The document a save writes: everything but the outbox (appended to, never rewritten)."""
+    return aggregate.model_dump(mode="json", by_alias=True, exclude={"outbox"})
+
+
 class Repository(Generic[A]):
     model: type[A]
 
@@ -70,13 +76,16 @@ class Repository(Generic[A]):
     async def save(self, aggregate: A, events: Sequence[CloudEvent[Any]] = ()) -> None:
         """Compare-and-set write; raises ``VersionConflictError`` when someone wrote first."""
         expected = aggregate.version
-        aggregate.outbox = [*aggregate.outbox, *outbox_entries((CONNECTIONS, e) for e in events)]
+        entries = outbox_entries((CONNECTIONS, e) for e in events)
         aggregate.version = expected + 1
         try:
-            await self.collection.replace(to_document(aggregate), expected_version=expected)
+            await self.collection.replace(
+                _changed_fields(aggregate), expected_version=expected, append_outbox=entries
+            )
         except (VersionConflictError, DuplicateKeyError):
             aggregate.version = expected
             raise
+        aggregate.outbox = [*aggregate.outbox, *entries]
 
 
 class TenantRepository(Repository[Tenant]):
