@@ -38,8 +38,9 @@ contracts: bootstrap ## import-linter: services never import each other, libs/co
 bench: bootstrap ## sync latency p50/p99 and confirmations/s against a raw-broker baseline
 	@$(PY) -m devstack.bench
 
-docs: bootstrap ## regenerate the README's configuration table from the settings classes
+docs: bootstrap ## regenerate the README's configuration table and docs/asyncapi.json from the code
 	@$(PY) -m devstack.configdoc --write README.md
+	@$(PY) -m visitor_common.asyncapi --write docs/asyncapi.json
 
 clean: ## remove the environments and caches
 	rm -rf .venv .venv-tools .pytest_cache .mypy_cache .ruff_cache .cache

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+K8S_BASE = ROOT / "deploy" / "k8s" / "base"
 APP_SERVICES = {
     "auth": ("AUTH_", "auth_service.settings"),
     "appointments": ("APPOINTMENTS_", "appointments_service.settings"),
@@ -91,7 +92,7 @@ def test_compose_builds_each_service_from_the_shared_dockerfile(name: str) -> No
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
 def test_kubernetes_deployments_probe_and_use_real_settings(name: str) -> None:
     prefix, module = APP_SERVICES[name]
-    docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / f"{name}.yaml").read_text()))
+    docs = list(yaml.safe_load_all((K8S_BASE / f"{name}.yaml").read_text()))
     deployment = next(d for d in docs if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -101,5 +102,5 @@ def test_kubernetes_deployments_probe_and_use_real_settings(name: str) -> None:
     names = {e["name"] for e in container["env"]}
     assert {prefix + "KAFKA_BOOTSTRAP_SERVERS", prefix + "MONGODB_URI"} <= names
     assert names - {prefix + f for f in settings_fields(module)} == set()
-    kustomization = yaml.safe_load((ROOT / "deploy" / "k8s" / "kustomization.yaml").read_text())
+    kustomization = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text())
     assert f"{name}.yaml" in kustomization["resources"]

@@ -19,6 +19,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from visitor_common.asyncapi import asyncapi_router
 from visitor_common.logging import redact
 from visitor_common.security.jwt import JwtVerifier, Principal, PrincipalKind, TokenInvalid
 
@@ -117,7 +118,8 @@ class Health(BaseModel):
 
 
 def health_router(service: str, readiness: dict[str, ReadinessCheck] | None = None) -> APIRouter:
-    """``/healthz`` (the process serves) and ``/readyz`` (its dependencies answer)."""
+    """``/healthz`` (the process serves), ``/readyz`` (its dependencies answer) and
+    ``/asyncapi.json`` (the service's part of the event contract, :mod:`visitor_common.asyncapi`)."""
     router = APIRouter(tags=["health"])
 
     @router.get("/healthz", response_model=Health)
@@ -136,6 +138,8 @@ def health_router(service: str, readiness: dict[str, ReadinessCheck] | None = No
         body = Health(status="ok" if ok else "degraded", service=service, checks=results)
         return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
+    # Every service mounts this router, so each also serves its part of the event contract.
+    router.include_router(asyncapi_router(service))
     return router
 
 
