@@ -19,12 +19,19 @@ APP_SERVICES = {
     "appointments": ("APPOINTMENTS_", "appointments_service.settings"),
     "calendar-google": ("CALENDAR_GOOGLE_", "calendar_google.settings"),
     "calendar-outlook": ("CALENDAR_OUTLOOK_", "calendar_outlook.settings"),
+    "notifications": ("NOTIFICATIONS_", "notifications_service.settings"),
+    "web": ("WEB_", "web_service.settings"),
 }
 COMMON_REQUIRED = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_IDEMPOTENT_PRODUCER", "MONGODB_URI", "HTTP_HOST")
 CLIENT_REQUIRED = ("JWKS_URL", "AUTH_URL", "SERVICE_CLIENT_ID", "SERVICE_CLIENT_SECRET")
+# Neither holds a service credential: notifications only consumes topics and sends mail, the
+# pages are an API client of the services with the caller's own token, and have no broker.
+NO_CLIENT = {"auth", "notifications", "web"}
 EXTRA_REQUIRED = {
     "auth": ("OPERATOR_KEY", "SIGNING_KEY_PEM", "SERVICE_CLIENTS", "TOKEN_ENCRYPTION_KEYS"),
-    "appointments": ("GOOGLE_CONNECTOR_URL", "OUTLOOK_CONNECTOR_URL"),
+    "appointments": ("GOOGLE_CONNECTOR_URL", "OUTLOOK_CONNECTOR_URL", "GUEST_BASE_URL", "MAIL_SEAL_KEYS"),
+    "notifications": ("SMTP_HOST", "SMTP_PORT", "SMTP_TLS", "MAIL_FROM", "MAIL_SEAL_KEYS"),
+    "web": ("PUBLIC_BASE_URL", "AUTH_URL", "APPOINTMENTS_URL", "SESSION_KEYS"),
     "calendar-google": ("PUBLIC_BASE_URL",),
     "calendar-outlook": ("PUBLIC_BASE_URL",),
 }
@@ -40,7 +47,9 @@ def settings_fields(module: str) -> set[str]:
 
 
 def required(service: str) -> tuple[str, ...]:
-    client = () if service == "auth" else CLIENT_REQUIRED
+    if service == "web":
+        return ("HTTP_HOST",) + EXTRA_REQUIRED[service]
+    client = () if service in NO_CLIENT else CLIENT_REQUIRED
     return COMMON_REQUIRED + client + EXTRA_REQUIRED[service]
 
 
@@ -66,10 +75,11 @@ def test_compose_sets_the_required_environment_with_real_setting_names(name: str
     env: dict[str, str] = compose()["services"][name]["environment"]
     missing = [key for key in required(name) if prefix + key not in env]
     assert not missing, f"{name} lacks {missing}"
-    assert env[f"{prefix}KAFKA_IDEMPOTENT_PRODUCER"] == "true"  # real Kafka: idempotence on
     unknown = {k for k in env if k.startswith(prefix)} - {prefix + f for f in settings_fields(module)}
     assert not unknown, f"{name}: variables no setting reads: {sorted(unknown)}"
-    assert compose()["services"][name]["depends_on"]["kafka"]["condition"] == "service_healthy"
+    if name != "web":  # the pages have no broker
+        assert env[f"{prefix}KAFKA_IDEMPOTENT_PRODUCER"] == "true"  # real Kafka: idempotence on
+        assert compose()["services"][name]["depends_on"]["kafka"]["condition"] == "service_healthy"
 
 
 def test_one_dockerfile_builds_every_service_multi_stage_non_root_with_healthcheck() -> None:
@@ -100,7 +110,27 @@ def test_kubernetes_deployments_probe_and_use_real_settings(name: str) -> None:
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     names = {e["name"] for e in container["env"]}
-    assert {prefix + "KAFKA_BOOTSTRAP_SERVERS", prefix + "MONGODB_URI"} <= names
+    if name != "web":
+        assert {prefix + "KAFKA_BOOTSTRAP_SERVERS", prefix + "MONGODB_URI"} <= names
     assert names - {prefix + f for f in settings_fields(module)} == set()
     kustomization = yaml.safe_load((K8S_BASE / "kustomization.yaml").read_text())
     assert f"{name}.yaml" in kustomization["resources"]
+
+
+@pytest.mark.parametrize("name", ["appointments", "notifications"])
+def test_the_mail_seal_keys_are_one_secret_shared_by_both_services(name: str) -> None:
+    """Both hold the same keys (one opens what the other sealed), by reference, never a value."""
+    prefix, _ = APP_SERVICES[name]
+    assert compose()["services"][name]["environment"][f"{prefix}MAIL_SEAL_KEYS"].startswith(
+        "${MAIL_SEAL_KEYS:?"
+    )
+    docs = list(yaml.safe_load_all((K8S_BASE / f"{name}.yaml").read_text()))
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][
+        0
+    ]
+    entry = next(e for e in container["env"] if e["name"] == f"{prefix}MAIL_SEAL_KEYS")
+    assert "value" not in entry
+    assert entry["valueFrom"]["secretKeyRef"] == {
+        "name": "visitor-scheduling-secrets",
+        "key": "MAIL_SEAL_KEYS",
+    }

@@ -68,9 +68,9 @@ def test_run_command_serves_all_four_services_and_ctrl_c_leaves_no_orphans(tmp_p
         for name, url in urls.items():
             assert httpx.get(f"{url}/healthz", timeout=5).status_code == 200, name
         pids = json.loads((tmp_path / "pids.json").read_text())
-        # services + two emulators + the broker, unless it is someone else's
+        # services + two emulators + the mail sink + the broker, unless it is someone else's
         local_broker = 0 if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") else 1
-        assert len(pids) == len(SERVICES) + 2 + local_broker
+        assert len(pids) == len(SERVICES) + 3 + local_broker
         assert all(alive(pid) for pid in pids)
 
         process.send_signal(signal.SIGINT)  # what Ctrl-C does

@@ -70,6 +70,21 @@ class Keys:
             claims["role"] = role
         return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": KID})
 
+    def mint_reception(self, tenant: str = "t1", device: str = "dev-1") -> str:
+        """A reception device's token, shaped like the auth service's ``/auth/v1/reception-token``."""
+        now = int(time.time())
+        claims = {
+            "sub": device,
+            "tid": tenant,
+            "typ": "reception",
+            "role": "reception",
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "iat": now,
+            "exp": now + 600,
+        }
+        return jwt.encode(claims, self.private, algorithm="EdDSA", headers={"kid": KID})
+
 
 @dataclass
 class FakeDirectory:
@@ -244,6 +259,10 @@ class Harness:
 
     def auth(self, tenant: str = "t1", employee: str = "e1", **kw: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.keys.mint(tenant, employee, **kw)}"}
+
+    def desk(self, tenant: str = "t1", device: str = "dev-1") -> dict[str, str]:
+        """Headers of a reception device's request."""
+        return {"Authorization": f"Bearer {self.keys.mint_reception(tenant, device)}"}
 
     async def create(self, body: dict[str, Any] | None = None, **auth: Any) -> dict[str, Any]:
         response = await self.client.post(

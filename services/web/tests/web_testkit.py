@@ -48,6 +48,7 @@ class World:
     confirmed: dict[str, Any] | None = None
     guest_refusal: ApiError | None = None
     pick_refusal: ApiError | None = None
+    code_in_view: bool = True  # the appointments API shows the code to the link's holder once confirmed
     connection: dict[str, Any] | None = None
     selection_required: bool = True
     room_group: str | None = None
@@ -128,6 +129,8 @@ class FakeAppointments(AppointmentsApi):
             "candidates": open_,
             "confirmed_slot": self.w.confirmed,
             "expires_at": (START + timedelta(days=3)).isoformat(),
+            "reception_code": "123456" if self.w.confirmed and self.w.code_in_view else None,
+            "host_name": "host@contoso.example" if self.w.confirmed else None,
         }
 
     async def pick(self, guest_token: str, slot_id: str) -> dict[str, Any]:

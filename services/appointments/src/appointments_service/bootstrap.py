@@ -18,11 +18,13 @@ from faststream.kafka import KafkaBroker
 
 from appointments_service.adapters.auth_client import AuthConnectionDirectory
 from appointments_service.adapters.connector_client import HttpCalendarGateway
+from appointments_service.adapters.guess_limit import GuessLimiter
 from appointments_service.adapters.publisher import kafka_publisher
 from appointments_service.adapters.rate_limit import SlidingWindowLimiter
 from appointments_service.adapters.repository import AppointmentRepository
 from appointments_service.api import appointments as appointments_api
 from appointments_service.api import guest as guest_api
+from appointments_service.api import reception as reception_api
 from appointments_service.api.deps import ApiContext
 from appointments_service.api.problems import install_domain_error_handler
 from appointments_service.handlers.connections import register_connections_handler
@@ -35,6 +37,7 @@ from visitor_common.events import Provider
 from visitor_common.outbox import OutboxRelay
 from visitor_common.persistence import DocumentStore, create_document_store
 from visitor_common.runtime import ServiceRuntime
+from visitor_common.sealing import Sealer
 from visitor_common.security import JwksSource, JwtVerifier
 from visitor_common.web import health_router, install_problem_handlers
 
@@ -85,6 +88,21 @@ def _gateway(settings: Settings) -> HttpCalendarGateway:
     return HttpCalendarGateway(urls, timeout=settings.http_timeout_seconds)
 
 
+def _sealer(settings: Settings) -> Sealer | None:
+    sealer = settings.mail_sealer()
+    if sealer is None:
+        log.warning(
+            "no mail seal keys (APPOINTMENTS_MAIL_SEAL_KEYS): no guest invitation or confirmation mails"
+        )
+    return sealer
+
+
+def _guess_limiter(settings: Settings, allowed: int) -> GuessLimiter:
+    return GuessLimiter(
+        allowed, base=settings.reception_lockout_seconds, cap=settings.reception_lockout_max_seconds
+    )
+
+
 def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
     store: DocumentStore = overrides.get("store") or create_document_store(settings)
     runtime = ServiceRuntime.for_settings(settings, store, overrides.get("broker"))
@@ -97,6 +115,7 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
         event_source=settings.event_source,
         guest_link_ttl=timedelta(hours=settings.guest_link_ttl_hours),
         reception_code_attempts=settings.reception_code_attempts,
+        guest_base_url=settings.guest_base_url,
     )
     clock: Callable[[], datetime] | None = overrides.get("clock")
     service = AppointmentService(
@@ -105,6 +124,7 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
         gateway,
         config=config,
         notify=relay.notify,
+        sealer=_sealer(settings),
         **({"clock": clock} if clock else {}),
     )
     for register in (register_sync_status_handler, register_connections_handler):
@@ -137,9 +157,14 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
         guest_limiter=SlidingWindowLimiter(settings.guest_rate_limit_per_minute, 60.0),
         guest_base_url=settings.guest_base_url,
     )
+    app.state.reception = reception_api.ReceptionContext(
+        per_device=_guess_limiter(settings, settings.reception_wrong_codes_per_device),
+        per_tenant=_guess_limiter(settings, settings.reception_wrong_codes_per_tenant),
+    )
     install_problem_handlers(app)
     install_domain_error_handler(app)
     app.include_router(health_router(settings.service_name, container.runtime.readiness()))
     app.include_router(appointments_api.router)
     app.include_router(guest_api.router)
+    app.include_router(reception_api.router)
     return app

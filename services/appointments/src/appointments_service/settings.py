@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from visitor_common.sealing import MailSealSettings
 from visitor_common.settings import ServiceSettings
 
 
-class Settings(ServiceSettings):
+class Settings(MailSealSettings, ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="APPOINTMENTS_", env_nested_delimiter="__", extra="ignore")
 
     service_name: str = Field("appointments", description="Service name (logs, Kafka client id).")
@@ -36,3 +40,27 @@ class Settings(ServiceSettings):
         description="Base of the guest scheduling URL (the public scheduling page); the token is "
         "appended as the last segment.",
     )
+
+    reception_wrong_codes_per_device: int = Field(
+        5, ge=1, description="Wrong reception codes a device may try (within 15 minutes) before a lockout."
+    )
+    reception_wrong_codes_per_tenant: int = Field(
+        20,
+        ge=1,
+        description="Wrong reception codes all of a tenant's devices together may try (within 15 "
+        "minutes) before a lockout of the tenant's check-ins.",
+    )
+    reception_lockout_seconds: float = Field(
+        30.0, gt=0, description="First check-in lockout after too many wrong codes; doubles with each next."
+    )
+    reception_lockout_max_seconds: float = Field(
+        3600.0, gt=0, description="Longest check-in lockout (Retry-After) after too many wrong codes."
+    )
+
+    @model_validator(mode="after")
+    def _absolute_link_for_mail(self) -> Self:
+        # A mailed link must open from the guest's mailbox: with seal keys set (guest mails on),
+        # the guest base URL has to be absolute.
+        if self.mail_seal_keys and not urlsplit(self.guest_base_url).netloc:
+            raise ValueError("guest_base_url must be an absolute URL when mail_seal_keys are set")
+        return self

@@ -79,3 +79,22 @@ async def test_unknown_and_malformed_links_are_404(browser: Browser) -> None:
     assert (await browser.get("/g/" + "x" * 40)).status_code == 404
     assert (await browser.get("/g/short")).status_code == 404
     assert (await browser.get("/g/%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00%00")).status_code == 404
+
+
+async def test_reopening_in_another_browser_shows_the_code_and_host(browser: Browser, fakes: Fakes) -> None:
+    """The link's holder is the guest: the API gives the code once confirmed, so a browser that
+    did not pick (another device, cleared cookies) shows it too."""
+    fakes.world.confirmed = fakes.world.candidates[0]  # picked elsewhere; this browser never did
+    page = await browser.get(PAGE)
+    assert 'id="reception-code"' in page.text and "123456" in page.text
+    assert 'id="confirmed-host"' in page.text and "host@contoso.example" in page.text
+    ics = await browser.get(f"{PAGE}/visit.ics")
+    assert b"123456" in ics.content
+
+
+async def test_without_the_code_in_the_view_the_picking_browser_still_shows_it(
+    browser: Browser, fakes: Fakes
+) -> None:
+    fakes.world.code_in_view = False
+    await browser.post(f"{PAGE}/pick", {"slot_id": "s2"}, csrf_from=PAGE)
+    assert "123456" in (await browser.get(PAGE)).text

@@ -18,6 +18,8 @@ SETTINGS = (
     ("appointments", "APPOINTMENTS_", "appointments_service.settings"),
     ("calendar-google", "CALENDAR_GOOGLE_", "calendar_google.settings"),
     ("calendar-outlook", "CALENDAR_OUTLOOK_", "calendar_outlook.settings"),
+    ("notifications", "NOTIFICATIONS_", "notifications_service.settings"),
+    ("web", "WEB_", "web_service.settings"),
 )
 SECRET_HINTS = ("SECRET", "KEY", "PASSWORD", "TOKEN", "MONGODB_URI", "CLIENTS")
 

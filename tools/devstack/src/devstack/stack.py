@@ -1,12 +1,13 @@
-"""The whole local stack in one process tree: a broker, both provider emulators, the services
-and the web pages.
+"""The whole local stack in one process tree: a broker, both provider emulators, a mail sink,
+the services and the web pages.
 
 The broker is whichever :func:`devstack.brokers.run_broker` picks (Tansu by default; Apache
 Kafka or an external broker on request). Each service keeps its documents in a SQLite file
 under ``<state-dir>/data/`` unless ``MONGODB_URI`` is set, so a restart of the stack keeps them.
 
-Start order follows the dependencies: broker → emulators → auth (JWKS, tokens) → connectors →
-appointments → web. Every child runs in its own process group and is stopped as a group.
+Start order follows the dependencies: broker → emulators → mail sink → auth (JWKS, tokens) →
+connectors → appointments → notifications → web. Every mail is kept as an ``.eml`` file under
+``<state-dir>/mail/``. Every child runs in its own process group and is stopped as a group.
 """
 
 from __future__ import annotations
@@ -25,15 +26,21 @@ from devstack.brokers import Broker, run_broker
 from devstack.demo import DemoAccounts, ProviderApps, seed_providers, seed_tenant
 from devstack.processes import ManagedProcess, python_module, wait_healthy
 from devstack.tansu import free_port
+from visitor_common.sealing import Sealer
 
 # The web pages start last: an API client of the four, with no broker and no service credential.
 WEB = "web"
-SERVICES = ("auth", "calendar-google", "calendar-outlook", "appointments", WEB)
+NOTIFICATIONS = "notifications"
+MAIL_SINK = "mail-sink"
+SERVICES = ("auth", "calendar-google", "calendar-outlook", "appointments", NOTIFICATIONS, WEB)
+# Services with no credential at auth: notifications only consumes topics, web uses callers' tokens.
+NO_SERVICE_CLIENT = ("auth", NOTIFICATIONS, WEB)
 SERVICE_MODULES = {
     "auth": "auth_service",
     "appointments": "appointments_service",
     "calendar-google": "calendar_google",
     "calendar-outlook": "calendar_outlook",
+    NOTIFICATIONS: "notifications_service",
     WEB: "web_service",
 }
 ENV_PREFIX = {
@@ -41,8 +48,10 @@ ENV_PREFIX = {
     "appointments": "APPOINTMENTS_",
     "calendar-google": "CALENDAR_GOOGLE_",
     "calendar-outlook": "CALENDAR_OUTLOOK_",
+    NOTIFICATIONS: "NOTIFICATIONS_",
     WEB: "WEB_",
 }
+MAIL_SEAL_KID = "local-1"
 DEFAULT_PORTS = {
     "kafka": 9092,
     "google-emulator": 8443,
@@ -52,6 +61,8 @@ DEFAULT_PORTS = {
     "calendar-google": 8003,
     "calendar-outlook": 8004,
     WEB: 8005,
+    NOTIFICATIONS: 8006,
+    MAIL_SINK: 1025,
 }
 
 
@@ -79,21 +90,35 @@ class Secrets:
     operator_key: str
     encryption_key: str
     service_clients: dict[str, str]
+    # shared by appointments (seals the guest link and code) and notifications (opens them)
+    mail_seal_key: str = ""
 
     @classmethod
     def load_or_create(cls, path: Path) -> Secrets:
         if path.exists():
-            return cls(**json.loads(path.read_text()))
+            loaded = cls(**json.loads(path.read_text()))
+            if loaded.mail_seal_key:
+                return loaded
+            loaded.mail_seal_key = Sealer.generate_key()  # a state dir from before the mails
+            loaded._write(path)
+            return loaded
         created = cls(
             operator_key=secrets.token_urlsafe(24),
             encryption_key=base64.b64encode(secrets.token_bytes(32)).decode(),
             service_clients={
-                name: secrets.token_urlsafe(24) for name in SERVICES if name not in ("auth", WEB)
+                name: secrets.token_urlsafe(24) for name in SERVICES if name not in NO_SERVICE_CLIENT
             },
+            mail_seal_key=Sealer.generate_key(),
         )
-        path.write_text(json.dumps(created.__dict__))
-        path.chmod(0o600)
+        created._write(path)
         return created
+
+    def _write(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__))
+        path.chmod(0o600)
+
+    def mail_seal_keys(self) -> str:
+        return json.dumps({MAIL_SEAL_KID: self.mail_seal_key})
 
 
 @dataclass
@@ -133,6 +158,7 @@ class LocalStack:
         self.say(f"{'kafka (' + broker.kind + ')':<20} {broker.bootstrap_servers}")
         for provider in ("google", "microsoft"):
             self._start_emulator(provider)
+        self._start_mail_sink()
         google, microsoft = self.emulators["google"], self.emulators["microsoft"]
         self.apps = seed_providers(
             (google.base_url, google.ca_file),
@@ -205,6 +231,34 @@ class LocalStack:
         self.emulators[provider] = info
         self.say(f"{name:<20} {info.base_url}  (CA {info.ca_file})")
 
+    # -- mail --------------------------------------------------------------------------------
+    @property
+    def mail_dir(self) -> Path:
+        """Where the mail sink keeps every mail the stack sends, one ``.eml`` file each."""
+        return self.config.state_dir / "mail"
+
+    def _start_mail_sink(self) -> None:
+        ready = threading.Event()
+        process = ManagedProcess(
+            MAIL_SINK,
+            python_module(
+                "devstack.mail_sink",
+                "--dir",
+                str(self.mail_dir),
+                "--host",
+                self.config.host,
+                "--port",
+                str(self.config.ports[MAIL_SINK]),
+            ),
+            log_path=self.config.state_dir / "logs" / f"{MAIL_SINK}.log",
+            on_line=lambda line: ready.set() if line.startswith("mail sink:") else None,
+        ).start()
+        self.children.append(process)
+        if not ready.wait(timeout=30) or not process.alive():
+            raise RuntimeError(f"the mail sink did not start; see {process.log_path}")
+        where = f"smtp://{self.config.host}:{self.config.ports[MAIL_SINK]}"
+        self.say(f"{MAIL_SINK:<20} {where}  (every mail as an .eml file in {self.mail_dir})")
+
     # -- services ----------------------------------------------------------------------------
     def _start_service(self, service: str) -> None:
         env = self.service_env(service)
@@ -267,6 +321,13 @@ class LocalStack:
                 # the provider sends the browser back to the web pages, which forward to auth
                 "LINK_REDIRECT_BASE_URL": self.config.url(WEB),
             }
+        elif service == NOTIFICATIONS:
+            specific = {
+                "SMTP_HOST": self.config.host,
+                "SMTP_PORT": str(self.config.ports[MAIL_SINK]),
+                "SMTP_TLS": "none",  # the local sink only
+                "MAIL_SEAL_KEYS": self.secrets.mail_seal_keys(),
+            }
         elif service == WEB:
             specific = {
                 "PUBLIC_BASE_URL": self.config.url(WEB),
@@ -286,6 +347,7 @@ class LocalStack:
                 "GOOGLE_CONNECTOR_URL": self.config.url("calendar-google"),
                 "OUTLOOK_CONNECTOR_URL": self.config.url("calendar-outlook"),
                 "GUEST_BASE_URL": f"{self.config.url(WEB)}/g",  # guest_url: the web pages' guest page
+                "MAIL_SEAL_KEYS": self.secrets.mail_seal_keys(),
             }
         if service == "calendar-google":
             specific |= {

@@ -1,19 +1,25 @@
 """Drive a running local stack the way its users do, over its public HTTP APIs only.
 
 An employee signs in, links a calendar by clicking through the provider's sign-in pages (plain
-HTML forms, no JavaScript), proposes candidate slots, and a guest picks one. Used by the
+HTML forms, no JavaScript), proposes candidate slots, and a guest picks one; an administrator
+registers a reception tablet, which checks the guest in by the code; the mails the stack sent
+are read from the mail sink's folder. Used by the
 end-to-end tests and by ``make bench``; nothing here reaches into a service's internals.
 """
 
 from __future__ import annotations
 
 import asyncio
+import email
 import ssl
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urljoin, urlsplit
 
 import httpx
@@ -126,6 +132,85 @@ async def guest_pick(appointments_url: str, guest_token: str, slot_id: str) -> d
     _expect(picked, 200)
     result: dict[str, Any] = picked.json()
     return result
+
+
+# -- the visit day: reception and mail ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceptionDevice:
+    """A registered front-desk tablet and its credential (the secret is shown once)."""
+
+    device_id: str
+    client_id: str
+    client_secret: str
+
+
+async def register_reception_device(admin: Employee, name: str = "1F lobby") -> ReceptionDevice:
+    """A tenant administrator registers a tablet (``POST /v1/reception-devices``)."""
+    response = await admin.auth.post("/v1/reception-devices", json={"name": name})
+    _expect(response, 201)
+    body = response.json()
+    return ReceptionDevice(body["device_id"], body["client_id"], body["client_secret"])
+
+
+async def reception_token(auth_url: str, device: ReceptionDevice) -> str:
+    """The tablet exchanges its credential for a short-lived reception token."""
+    async with httpx.AsyncClient(base_url=auth_url, timeout=20) as http:
+        response = await http.post(
+            "/auth/v1/reception-token",
+            json={"client_id": device.client_id, "client_secret": device.client_secret},
+        )
+    _expect(response, 200)
+    return str(response.json()["access_token"])
+
+
+async def check_in(appointments_url: str, token: str, code: str) -> httpx.Response:
+    """The guest types ``code`` at the tablet; the answer as it came (200, 404, 409, 429)."""
+    async with httpx.AsyncClient(base_url=appointments_url, timeout=20) as http:
+        return await http.post(
+            "/v1/reception/check-ins",
+            json={"reception_code": code},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+
+
+def read_mails(mail_dir: Path) -> list[EmailMessage]:
+    """Every mail the sink kept, in arrival order (``<state-dir>/mail/*.eml``)."""
+    return [
+        cast(EmailMessage, email.message_from_bytes(path.read_bytes(), policy=default_policy))
+        for path in sorted(mail_dir.glob("*.eml"))
+    ]
+
+
+def mail_text(message: EmailMessage) -> str:
+    """The plain-text body of a mail (decoded)."""
+    body = message.get_body(preferencelist=("plain",))
+    return body.get_content() if body is not None else ""
+
+
+def mail_calendar(message: EmailMessage) -> str | None:
+    """The .ics attached to a mail, if any."""
+    for part in message.iter_attachments():
+        if part.get_content_type() == "text/calendar":
+            content = part.get_content()
+            return content.decode() if isinstance(content, bytes) else str(content)
+    return None
+
+
+async def wait_mails(
+    mail_dir: Path, match: Callable[[EmailMessage], bool], count: int = 1, within: float = 60.0
+) -> list[EmailMessage]:
+    """Poll the sink's folder until ``count`` mails ``match`` (more may follow; callers that
+    need "exactly" look again after their own wait)."""
+    deadline = time.monotonic() + within
+    while True:
+        found = [m for m in read_mails(mail_dir) if match(m)]
+        if len(found) >= count or time.monotonic() >= deadline:
+            if len(found) < count:
+                raise AssertionError(f"{len(found)} of {count} mails arrived within {within} s")
+            return found
+        await asyncio.sleep(0.2)
 
 
 async def click_through_consent(authorization_url: str, account: str, urls: StackUrls) -> str:

@@ -43,10 +43,6 @@ async def _out(service: AppointmentService, appointment: Appointment, response: 
     return AppointmentOut.build(appointment, sync)
 
 
-def _guest_url(base: str, token: str) -> str:
-    return f"{base.rstrip('/')}/{token}"
-
-
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CreatedAppointmentOut)
 async def create_appointment(
     body: CreateAppointmentIn, host: HostDep, context: ContextDep, response: Response
@@ -67,7 +63,7 @@ async def create_appointment(
     return CreatedAppointmentOut(
         **out.model_dump(),
         guest_token=created.guest_token,
-        guest_url=_guest_url(context.guest_base_url, created.guest_token),
+        guest_url=rules.guest_url(context.guest_base_url, created.guest_token),
     )
 
 
@@ -172,7 +168,7 @@ async def reissue_guest_link(
         appointment_id=appointment_id,
         version=issued.appointment.version,
         guest_token=issued.guest_token,
-        guest_url=_guest_url(context.guest_base_url, issued.guest_token),
+        guest_url=rules.guest_url(context.guest_base_url, issued.guest_token),
         expires_at=link.expires_at,
     )
 

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from appointments_service.api.deps import ContextDep, ServiceDep
 from appointments_service.api.problems import PROBLEM_RESPONSES, RateLimited
-from appointments_service.api.schemas import GuestAppointmentOut, PickIn, PickOut, guest_slot
+from appointments_service.api.schemas import GuestAppointmentOut, PickIn, PickOut, guest_slot, host_shown
 from appointments_service.domain.rules import hash_guest_token
+from visitor_common.events import AppointmentStatus
 
 GuestToken = Annotated[str, Path(min_length=16, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
 
@@ -44,6 +45,9 @@ async def guest_view(token: GuestToken, service: ServiceDep) -> GuestAppointment
     link = appointment.guest_link
     assert link is not None
     confirmed = appointment.confirmed_slot()
+    # Once confirmed, the page shows the code again on reopening, in any browser: the link's
+    # holder is the guest it was mailed to (the code is in their confirmation mail too).
+    reception = appointment.reception if appointment.status is AppointmentStatus.CONFIRMED else None
     return GuestAppointmentOut(
         title=appointment.title,
         duration_minutes=appointment.duration_minutes,
@@ -53,6 +57,8 @@ async def guest_view(token: GuestToken, service: ServiceDep) -> GuestAppointment
         expires_at=link.expires_at,
         bookable=view.bookable,
         notice=view.notice,
+        reception_code=reception.code if reception is not None else None,
+        host_name=host_shown(appointment) if reception is not None else None,
     )
 
 

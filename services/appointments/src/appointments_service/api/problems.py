@@ -20,9 +20,11 @@ from appointments_service.domain.errors import (
     InvalidAppointment,
     InvalidState,
     NotLinked,
+    OutsideVisitWindow,
     PreconditionFailed,
     PreconditionRequired,
     ReceptionCodeExhausted,
+    ReceptionCodeUnknown,
     RoomGroupSelectionRequired,
     SlotNotFound,
     SlotUnavailable,
@@ -49,6 +51,7 @@ HTTP_STATUS: dict[type[DomainError], int] = {
     AppointmentNotFound: 404,
     SlotNotFound: 404,
     GuestLinkInvalid: 404,
+    ReceptionCodeUnknown: 404,
     GuestLinkExpired: 410,
     PreconditionRequired: 428,
     PreconditionFailed: 412,
@@ -57,6 +60,7 @@ HTTP_STATUS: dict[type[DomainError], int] = {
     AlreadyConfirmed: 409,
     BoundConnectionUnusable: 409,
     NotLinked: 409,
+    OutsideVisitWindow: 409,
     RoomGroupSelectionRequired: 409,
     DependencyUnavailable: 503,
     ReceptionCodeExhausted: 503,
@@ -67,7 +71,8 @@ _RESERVED = frozenset({"type", "title", "status", "detail", "code", "errors"})
 
 
 class RateLimited(Exception):
-    """Too many guest requests for a token or an address; not a domain rule, so it lives here."""
+    """Too many guest requests for a token or an address, or too many wrong reception codes;
+    not a domain rule, so it lives here."""
 
     code = "rate_limited"
     title = "Too many requests"

@@ -243,6 +243,15 @@ class GuestAppointmentOut(BaseModel):
         True, description="False while the host's calendar cannot be updated: nothing can be picked now."
     )
     notice: str | None = Field(None, description="Why it cannot be booked right now, for the guest.")
+    reception_code: str | None = Field(
+        None,
+        description="Once confirmed: the 6 digits to type at reception (the link's holder is the guest).",
+    )
+    host_name: str | None = Field(
+        None,
+        description="Once confirmed: the host as the guest's mails name them (the name when known, "
+        "else the e-mail address).",
+    )
 
 
 class PickOut(BaseModel):
@@ -255,3 +264,9 @@ def guest_slot(slot: CandidateSlot) -> GuestSlotOut:
     return GuestSlotOut(
         slot_id=slot.slot_id, start=slot.start, end=slot.end, room_name=slot.room.name if slot.room else None
     )
+
+
+def host_shown(appointment: Appointment) -> str:
+    """How the host is named to a guest or at the desk: the appointment knows only the host's
+    address (no display name reaches this service), which is what the mails show too."""
+    return appointment.host_email

@@ -120,3 +120,15 @@ class DependencyUnavailable(DomainError):
 class ReceptionCodeExhausted(DomainError):
     code = "reception_code_unavailable"
     title = "No free reception code could be issued; try again"
+
+
+class ReceptionCodeUnknown(DomainError):
+    code = "reception_code_unknown"
+    title = "No visit has this reception code"
+
+
+class OutsideVisitWindow(DomainError):
+    """The code is right but the visit is not today: too early, or long over."""
+
+    code = "outside_visit_window"
+    title = "This reception code is not valid at this time"

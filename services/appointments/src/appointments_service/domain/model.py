@@ -27,6 +27,7 @@ from appointments_service.domain.errors import (
     InvalidAppointment,
     InvalidState,
     NotLinked,
+    OutsideVisitWindow,
     SlotNotFound,
     SlotUnavailable,
     Violation,
@@ -46,12 +47,16 @@ from visitor_common.events import (
     DriftChange,
     EventData,
     Guest,
+    GuestCheckedIn,
     Provider,
     SyncFailureReason,
     SyncState,
 )
 
 DETAIL_FIELDS = ("title", "notes", "guests", "hold_candidates")
+# The reception code opens the front desk from 12 hours before the visit until 2 hours after it.
+VISIT_WINDOW_BEFORE = timedelta(hours=12)
+VISIT_WINDOW_AFTER = timedelta(hours=2)
 
 
 class AvailabilityState(StrEnum):
@@ -144,6 +149,16 @@ class GuestLink(BaseModel):
         return self.model_copy(update={"expires_at": self.expiry(now, ttl, candidates)})
 
 
+class CheckIn(BaseModel):
+    """The guest's arrival: when, at which reception device, and the version it made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checked_in_at: AwareDatetime
+    device_id: str
+    appointment_version: int = Field(ge=1)
+
+
 class Reception(BaseModel):
     """The reception code; ``active`` drives the tenant-wide partial unique index."""
 
@@ -152,6 +167,7 @@ class Reception(BaseModel):
     code: str = Field(pattern=r"^\d{6}$")
     active: bool = True
     issued_at: AwareDatetime
+    checked_in: CheckIn | None = None
 
     def release(self) -> Reception:
         return self.model_copy(update={"active": False})
@@ -269,6 +285,13 @@ class Appointment(BaseModel):
     def ends_at(self) -> datetime:
         slot = self.confirmed_slot()
         return slot.end if slot is not None else max(c.end for c in self.candidates)
+
+    def visit_window(self) -> tuple[datetime, datetime] | None:
+        """When the reception code opens the front desk (``None`` unless confirmed)."""
+        slot = self.confirmed_slot()
+        if self.status is not AppointmentStatus.CONFIRMED or slot is None:
+            return None
+        return slot.start - VISIT_WINDOW_BEFORE, slot.end + VISIT_WINDOW_AFTER
 
     # --- proposing ---------------------------------------------------------------------------
 
@@ -508,6 +531,50 @@ class Appointment(BaseModel):
         after = self._next(now, guest_link=self.guest_link.revoke())
         return Changed(after, (self._guest_link_updated(after),))
 
+    def repeated_check_in(self) -> CheckIn | None:
+        """The check-in already made: checking in again answers it, with no new event."""
+        return self.reception.checked_in if self.reception is not None else None
+
+    def check_in(self, device_id: str, now: datetime, host_name: str | None = None) -> Changed:
+        """The guest typed the reception code at a tablet: only a confirmed visit with an active
+        code, within its visit window, and only once (callers answer ``repeated_check_in``)."""
+        window = self.visit_window()
+        reception = self.reception
+        slot = self.confirmed_slot()
+        if window is None or reception is None or not reception.active or slot is None:
+            raise InvalidState(
+                "Only a confirmed visit can be checked in.", appointment_status=self.status.value
+            )
+        if reception.checked_in is not None:
+            raise InvalidState("The guest has already checked in.", appointment_status=self.status.value)
+        opens, closes = window
+        if not opens <= now <= closes:
+            raise OutsideVisitWindow(
+                "This code is valid from 12 hours before the visit until 2 hours after it.",
+                window_opens_at=opens.isoformat(),
+                window_closes_at=closes.isoformat(),
+            )
+        check_in = CheckIn(checked_in_at=now, device_id=device_id, appointment_version=self.version + 1)
+        # The calendar hears nothing of a check-in (lifecycle topic only): its sync stays at the
+        # version announced before, as after a code release.
+        after = self._next(now, reception=reception.model_copy(update={"checked_in": check_in})).model_copy(
+            update={"announced_version": self.reported_version()}
+        )
+        event = GuestCheckedIn(
+            appointment_id=after.appointment_id,
+            tenant_id=after.tenant_id,
+            appointment_version=after.version,
+            title=after.title,
+            host_employee_id=after.host_employee_id,
+            host_email=after.host_email,
+            host_name=host_name,
+            guests=after.guests,
+            slot=slot,
+            checked_in_at=now,
+            device_id=device_id,
+        )
+        return Changed(after, (event,))
+
     def release_reception_code(self, now: datetime) -> Appointment | None:
         """Free the reception code once the appointment is over (``None`` while it still lies
         ahead, or holds no active code). Housekeeping for the tenant-wide unique index, not a
@@ -527,7 +594,8 @@ class Appointment(BaseModel):
 
     def reported_version(self) -> int:
         """The version a connector's status must be about for the calendar to be up to date:
-        the current one, unless only silent housekeeping happened since the last event."""
+        the current one, unless only changes the calendar never hears of (a code release, a
+        check-in) happened since the last event it was sent."""
         return self.announced_version if self.announced_version is not None else self.version
 
     def _next(self, now: datetime, **update: object) -> Appointment:

@@ -166,6 +166,11 @@ def hash_guest_token(token: str) -> str:
     return GuestLink.hash_token(token)
 
 
+def guest_url(base: str, token: str) -> str:
+    """The guest's scheduling URL: the configured base with the token as its last segment."""
+    return f"{base.rstrip('/')}/{token}"
+
+
 def new_guest_link(
     token: str, now: datetime, ttl: timedelta, candidates: Sequence[CandidateSlot]
 ) -> GuestLink:
@@ -332,7 +337,7 @@ def sync_view(
             state=CalendarSyncState.PENDING,
             provider=binding.provider,
             provider_event_ids=report.provider_event_ids if report else {},
-            appointment_version=appointment.version,
+            appointment_version=appointment.reported_version(),
         )
     return CalendarSyncView(
         state=CalendarSyncState(report.state.value),

@@ -1,4 +1,5 @@
-"""The scheduling use cases: create, read, change (with R8), guest pick, sync status, restore.
+"""The scheduling use cases: create, read, change (with R8), guest pick, check-in, sync status,
+restore.
 
 Each use case loads the aggregate, runs the checks that need the outside world (the bound
 connection still usable, R8; the calendar's availability), lets the aggregate make the change,
@@ -28,6 +29,7 @@ from appointments_service.domain.errors import (
     InvalidState,
     PreconditionFailed,
     ReceptionCodeExhausted,
+    ReceptionCodeUnknown,
     RoomGroupSelectionRequired,
 )
 from appointments_service.domain.model import (
@@ -36,10 +38,12 @@ from appointments_service.domain.model import (
     AvailabilityState,
     CalendarSyncView,
     Changed,
+    CheckIn,
     DetailsChange,
 )
 from appointments_service.domain.rules import SlotDraft
 from appointments_service.service_layer.events import routed_entries
+from appointments_service.service_layer.guest_messages import with_confirmation, with_invitation
 from appointments_service.service_layer.ports import (
     AuthUnavailable,
     CalendarGateway,
@@ -56,6 +60,7 @@ from visitor_common.events import (
     Guest,
     Provider,
 )
+from visitor_common.sealing import Sealer
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ GUEST_NOT_BOOKABLE = (
 class ServiceConfig:
     event_source: str = "/services/appointments"
     guest_link_ttl: timedelta = timedelta(days=14)
+    guest_base_url: str = "/v1/guest/appointments"
     reception_code_attempts: int = 20
     write_attempts: int = 5
 
@@ -133,6 +139,20 @@ class GuestIssued:
     guest_token: str
 
 
+@dataclass(frozen=True)
+class Desk:
+    """The calling reception device (from its verified token)."""
+
+    tenant_id: str
+    device_id: str
+
+
+@dataclass(frozen=True)
+class CheckedIn:
+    appointment: Appointment
+    check_in: CheckIn
+
+
 def _now_utc() -> datetime:
     return datetime.now(UTC)
 
@@ -147,6 +167,7 @@ class AppointmentService:
         config: ServiceConfig | None = None,
         notify: Callable[[], None] = lambda: None,
         clock: Clock = _now_utc,
+        sealer: Sealer | None = None,
     ) -> None:
         self.repo = repository
         self.directory = directory
@@ -154,6 +175,7 @@ class AppointmentService:
         self.config = config or ServiceConfig()
         self.notify = notify
         self.clock = clock
+        self.sealer = sealer
 
     # --- create ----------------------------------------------------------------------------
 
@@ -184,6 +206,7 @@ class AppointmentService:
             guest_link_ttl=self.config.guest_link_ttl,
             now=now,
         )
+        created = with_invitation(created, self._guest_url(token), self.sealer)
         await self.repo.add(created.appointment, self._entries(created))
         self.notify()
         return Created(appointment=created.appointment, guest_token=token)
@@ -358,7 +381,11 @@ class AppointmentService:
             Action.CHANGE,
             appointment_id,
             if_match,
-            lambda a: a.reissue_guest_link(token, self.config.guest_link_ttl, now),
+            lambda a: with_invitation(
+                a.reissue_guest_link(token, self.config.guest_link_ttl, now),
+                self._guest_url(token),
+                self.sealer,
+            ),
             check_binding=False,
         )
         return GuestIssued(appointment=appointment, guest_token=token)
@@ -417,6 +444,9 @@ class AppointmentService:
             ) from error
         self.notify()
         return changed.appointment
+
+    def _guest_url(self, token: str) -> str:
+        return rules.guest_url(self.config.guest_base_url, token)
 
     def _entries(self, changed: Changed) -> list[dict[str, Any]]:
         return routed_entries(changed.appointment, changed.events, self.config.event_source)
@@ -542,7 +572,7 @@ class AppointmentService:
             current.check_pick(slot_id, now)
             await self._ensure_binding_usable_for_guest(current)
             code = rules.new_reception_code()
-            changed = current.confirm(slot_id, code, now)
+            changed = with_confirmation(current.confirm(slot_id, code, now), code, self.sealer)
             try:
                 await self.repo.save(
                     changed.appointment, self._entries(changed), expected_version=current.version
@@ -579,6 +609,37 @@ class AppointmentService:
             await self.repo.save(released, [], expected_version=holder.version)
         except Conflict:
             return
+
+    # --- reception -------------------------------------------------------------------------
+
+    async def check_in(self, desk: Desk, reception_code: str) -> CheckedIn:
+        """The guest arrived: mark the visit checked in and tell the lifecycle topic (the host's
+        mail). Checking in again answers the first check-in; a code no active visit of the
+        tenant holds is ``ReceptionCodeUnknown``."""
+        for _ in range(self.config.write_attempts):
+            holder = await self.repo.active_code_holder(desk.tenant_id, reception_code)
+            loaded = await self.repo.get(desk.tenant_id, holder.appointment_id) if holder else None
+            if loaded is None:
+                raise ReceptionCodeUnknown()
+            current, outbox = loaded
+            if current.reception is None or current.reception.code != reception_code:
+                continue  # the code moved on between the two reads
+            repeated = current.repeated_check_in()
+            if repeated is not None:
+                return CheckedIn(current, repeated)
+            changed = current.check_in(desk.device_id, self.clock())
+            try:
+                await self.repo.save(
+                    changed.appointment, [*outbox, *self._entries(changed)], expected_version=current.version
+                )
+            except Conflict:
+                continue  # another tablet or a host change won: read again
+            self.notify()
+            check_in = changed.appointment.repeated_check_in()
+            assert check_in is not None
+            log.info("guest checked in", extra={"appointment_id": current.appointment_id})
+            return CheckedIn(changed.appointment, check_in)
+        raise PreconditionFailed("The appointment changed while checking in; try again.")
 
     # --- sync status -----------------------------------------------------------------------
 

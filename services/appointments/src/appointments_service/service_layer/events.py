@@ -8,6 +8,11 @@ A cancellation made while the bound connection is unusable goes to the lifecycle
 (mail and reception learn it is off) and its provider copy is held on the aggregate
 (``held_calendar_change``); once the same connection is linked again, the release sends it to
 that provider's topic only, so the lifecycle consumers do not hear of it twice (0004).
+
+Two kinds of event never reach a connector: a guest's check-in (``GuestCheckedIn``, lifecycle
+only: the front desk and the host's mail, not the calendar) and the sealed guest messages
+(``GuestInvitationRequested`` / ``GuestConfirmationRequested``), which go to their own topic
+only, for the notifications service (0008).
 """
 
 from __future__ import annotations
@@ -17,9 +22,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from appointments_service.domain.model import Appointment
-from visitor_common.events import AppointmentConfirmed, CloudEvent, EventData, new_event
+from visitor_common.events import (
+    AppointmentConfirmed,
+    CloudEvent,
+    EventData,
+    GuestCheckedIn,
+    new_event,
+)
+from visitor_common.events.notifications import GUEST_MESSAGE_EVENTS
 from visitor_common.outbox import outbox_entries
-from visitor_common.topics import APPOINTMENT_LIFECYCLE, appointments_topic_for
+from visitor_common.topics import APPOINTMENT_LIFECYCLE, GUEST_MESSAGES, appointments_topic_for
 
 
 def provider_topic(appointment: Appointment) -> str | None:
@@ -39,6 +51,10 @@ def routes(
 ) -> list[tuple[str, EventData]]:
     """Each topic the event goes to, with the payload that topic may see; ``released``: a held
     calendar change now let through, for the provider's topic only."""
+    if isinstance(data, GUEST_MESSAGE_EVENTS):
+        return [] if released else [(GUEST_MESSAGES, data)]
+    if isinstance(data, GuestCheckedIn):
+        return [] if released else [(APPOINTMENT_LIFECYCLE, data)]
     found: list[tuple[str, EventData]] = [] if released else [(APPOINTMENT_LIFECYCLE, data)]
     topic = provider_topic(appointment)
     if topic is not None and appointment.held_calendar_change is None:

@@ -35,6 +35,13 @@ def _key(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:32]
 
 
+def _code(request: Request, token: str, view: dict[str, Any]) -> str | None:
+    """The reception code: the appointments API gives it to the link's holder once confirmed,
+    so it shows in any browser; the one this browser remembered from its pick is the fallback."""
+    given = view.get("reception_code")
+    return str(given) if given else session_of(request).codes.get(_key(token))
+
+
 def _refusal(error: ApiError) -> PageError:
     status = error.status if 400 <= error.status < 600 else 503
     headers = {"Retry-After": str(error.extra.get("retry_after", 30))} if status in (429, 503) else None
@@ -73,7 +80,8 @@ def _page(
         "offset": timezones.utc_offset(zone, at),
         "candidates": [_slot(s, zone) for s in view.get("candidates", [])],
         "confirmed": _slot(confirmed, zone) if confirmed else None,
-        "code": session_of(request).codes.get(_key(token)),
+        "code": _code(request, token, view),
+        "host": view.get("host_name") if confirmed else None,
         "places": sorted({s["room_name"] for s in view.get("candidates", []) if s.get("room_name")}),
         **extra,
     }
@@ -122,7 +130,7 @@ async def guest_ics(request: Request, token: str) -> Response:
     slot = view.get("confirmed_slot")
     if not slot:
         raise PageError(404, GUEST_NOT_FOUND)
-    code = session_of(request).codes.get(_key(token))
+    code = _code(request, token, view)
     description = f"受付コード / Reception code: {code}" if code else "受付で担当者の名前をお伝えください。"
     body = visit_ics(
         uid=f"{_key(token)}@visitor-scheduling",
