@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import hmac
 import logging
 import random
@@ -59,6 +60,9 @@ Clock = Callable[[], datetime]
 
 POLL_SLACK = 0.98
 """A poll may start this fraction of its interval after the last one (timers are not exact)."""
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def _utcnow() -> datetime:
@@ -133,7 +137,8 @@ class DriftMonitor:
         self.debounce_seconds = debounce_seconds
         self._rng = rng
         self._poll_slots = asyncio.Semaphore(poll_concurrency)
-        self._due: dict[str, datetime] = {}
+        self._due: dict[str, datetime] = {}  # owned connection -> next due time (the truth)
+        self._heap: list[tuple[datetime, str]] = []  # the same, ordered; stale entries skipped
         self._polling: dict[str, asyncio.Task[None]] = {}
         self._held_until: datetime | None = None  # Retry-After of a rate-limited poll
         self._last_local: dict[str, datetime] = {}  # last polls, without ownership
@@ -433,7 +438,7 @@ class DriftMonitor:
                 step = self.ownership.heartbeat_seconds if self.ownership else self.poll_seconds
                 next_membership = now + timedelta(seconds=step)
             self._start_due_polls()
-            wake = min([next_membership, *self._due.values()])
+            wake = min(next_membership, self._next_due() or next_membership)
             if self._held_until is not None:
                 wake = max(wake, min(self._held_until, next_membership))
             self._wake.clear()
@@ -462,26 +467,37 @@ class DriftMonitor:
         """A first due time spread over the interval (a restart does not poll all at once);
         the lease's ``last_poll_at`` still keeps a poll from running early."""
         if connection_id not in self._due:
-            self._due[connection_id] = self._clock() + timedelta(seconds=self._rng() * self.poll_seconds)
+            self._set_due(connection_id, self._clock() + timedelta(seconds=self._rng() * self.poll_seconds))
             self._wake.set()
 
     def _start_due_polls(self) -> None:
         now = self._clock()
         if self._held_until is not None and now < self._held_until:
             return
-        for connection_id, due in list(self._due.items()):
-            if due <= now and connection_id not in self._polling:
-                task = asyncio.create_task(self._poll(connection_id), name=f"drift-poll-{connection_id}")
-                self._polling[connection_id] = task
-                self._due[connection_id] = datetime.max.replace(tzinfo=UTC)  # rescheduled by the poll
+        while self._heap and self._heap[0][0] <= now:
+            due, connection_id = heapq.heappop(self._heap)
+            if self._due.get(connection_id) != due or connection_id in self._polling:
+                continue  # rescheduled or dropped since
+            task = asyncio.create_task(self._poll(connection_id), name=f"drift-poll-{connection_id}")
+            self._polling[connection_id] = task
+            self._due[connection_id] = _NEVER  # rescheduled by the poll
+
+    def _set_due(self, connection_id: str, due: datetime) -> None:
+        self._due[connection_id] = due
+        heapq.heappush(self._heap, (due, connection_id))
+
+    def _next_due(self) -> datetime | None:
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
 
     async def _poll(self, connection_id: str) -> None:
         try:
             async with self._poll_slots:
-                self._due[connection_id] = await self._poll_and_reschedule(connection_id)
+                self._set_due(connection_id, await self._poll_and_reschedule(connection_id))
         except Exception:
             log.exception("drift poll failed", extra={"connection_id": connection_id})
-            self._due[connection_id] = self._clock() + timedelta(seconds=self.poll_seconds)
+            self._set_due(connection_id, self._clock() + timedelta(seconds=self.poll_seconds))
         finally:
             self._polling.pop(connection_id, None)
             if not self._owns(connection_id):
@@ -492,7 +508,7 @@ class DriftMonitor:
         """Renew the channel if due, poll if due; the next due time."""
         current = await self.connections.get(connection_id)
         if current is None or not current.active:
-            return datetime.max.replace(tzinfo=UTC)
+            return _NEVER
         await self.ensure_channel(connection_id)
         current = await self.connections.get(connection_id) or current
         interval = self.interval_for(current)
@@ -530,7 +546,7 @@ class DriftMonitor:
 
     def start(self, poll_seconds: float) -> None:
         self.poll_seconds = poll_seconds
-        pending, self._due = list(self._due), {}  # registered before the start: spread them now
+        pending, self._due, self._heap = list(self._due), {}, []  # registered before: spread them now
         for connection_id in pending:
             self._schedule_first(connection_id)
         self._poller = asyncio.create_task(self.run(poll_seconds), name="drift-poller")
@@ -547,6 +563,7 @@ class DriftMonitor:
                 await self.ownership.leave()
         self._poller = None
         self._due.clear()
+        self._heap.clear()
 
     # ------------------------------------------------------------ helpers
 
