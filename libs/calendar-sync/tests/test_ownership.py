@@ -213,3 +213,20 @@ async def test_a_change_costs_one_lookup_not_a_load_of_every_appointment(
     changes = await monitor.sync_connection("conn-1")
     assert [(c.kind, c.provider_event_id) for c in changes] == [(DriftKind.DELETED, event_id)]
     assert scans == 0  # found through the event index, not by loading the host's states
+
+
+async def test_a_rate_limited_poll_holds_the_polls_back_for_its_retry_after(
+    engine: SyncEngine, fake_provider: FakeCalendarProvider, connection_repo: ConnectionSyncRepository
+) -> None:
+    from calendar_sync.core import TransientProviderError
+
+    monitor = DriftMonitor(engine, connection_repo)
+    await monitor.register(connection_id="conn-1", tenant_id="tenant-1", account_email="host@example.com")
+    limited = TransientProviderError("Too Many Requests", status=429, retry_after=120)
+    fake_provider.fail("list_changes", limited, times=engine.policy.max_attempts)
+    assert await monitor.sync_connection("conn-1") == []
+    assert monitor._held_until is not None
+    assert monitor._held_until > datetime.now(UTC) + timedelta(seconds=100)
+    monitor._set_due("conn-1", datetime.now(UTC) - timedelta(seconds=1))
+    monitor._start_due_polls()
+    assert not monitor._polling  # nothing starts while held back
