@@ -230,3 +230,37 @@ async def test_a_rate_limited_poll_holds_the_polls_back_for_its_retry_after(
     monitor._set_due("conn-1", datetime.now(UTC) - timedelta(seconds=1))
     monitor._start_due_polls()
     assert not monitor._polling  # nothing starts while held back
+
+
+async def test_a_new_owner_continues_the_schedule_instead_of_polling_again(
+    memory_store: InMemoryDocumentStore,
+) -> None:
+    """Ownership moves between polls: the lease's last poll keeps the new owner from polling
+    the connection again within the interval, and a dead owner cannot poll at all."""
+    now = [datetime.now(UTC)]
+
+    def member(name: str) -> Ownership:
+        return Ownership(
+            memory_store.collection(MEMBERS_COLLECTION),
+            memory_store.collection(OWNERS_COLLECTION),
+            instance_id=name,
+            lease_seconds=30,
+            clock=lambda: now[0],
+        )
+
+    here, there = member("here"), member("there")
+    interval = timedelta(seconds=60)
+    await here.heartbeat()
+    assert await here.claim("conn-1")
+    await there.heartbeat()
+    assert not await there.claim("conn-1")  # its owner is alive
+    assert await here.begin_poll("conn-1", interval) is not None
+    assert await here.begin_poll("conn-1", interval) is None  # not again within the interval
+    await here.release("conn-1")
+    assert await there.claim("conn-1")
+    assert await there.begin_poll("conn-1", interval) is None  # the schedule moved with it
+    assert await here.begin_poll("conn-1", interval) is None  # no longer the owner
+    now[0] += interval
+    await there.heartbeat()
+    assert here.alive() is False  # its own lease ran out meanwhile: it may not act
+    assert await there.begin_poll("conn-1", interval) is not None
