@@ -11,6 +11,7 @@ import pytest
 from calendar_sync.engine import (
     APPLIED_COLLECTION,
     CONNECTIONS_COLLECTION,
+    EVENT_INDEX_COLLECTION,
     AppliedStateRepository,
     ConnectionSyncRepository,
     RetryPolicy,
@@ -78,7 +79,9 @@ def fake_sleep() -> FakeSleep:
 
 @pytest.fixture
 def states(memory_store: InMemoryDocumentStore) -> AppliedStateRepository:
-    return AppliedStateRepository(memory_store.collection(APPLIED_COLLECTION))
+    return AppliedStateRepository(
+        memory_store.collection(APPLIED_COLLECTION), memory_store.collection(EVENT_INDEX_COLLECTION)
+    )
 
 
 @pytest.fixture

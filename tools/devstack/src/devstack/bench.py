@@ -20,6 +20,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from devstack import bench_drift
 from devstack.bench_e2e import end_to_end
 from devstack.stats import summary
 from devstack.tansu import TansuBroker
@@ -85,6 +86,7 @@ def main() -> None:
     print_table(results)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
+    bench_drift.record(args.out)  # the drift_scale and scale sections (issues 18 and 14)
 
 
 if __name__ == "__main__":

@@ -29,10 +29,12 @@ from calendar_sync.core.provider import CalendarProvider
 from calendar_sync.engine.consumer import SyncConsumer
 from calendar_sync.engine.engine import SyncEngine
 from calendar_sync.engine.monitor import ChannelHooks, DriftMonitor
+from calendar_sync.engine.ownership import MEMBERS_COLLECTION, OWNERS_COLLECTION, Ownership
 from calendar_sync.engine.settings import ConnectorSettings
 from calendar_sync.engine.state import (
     APPLIED_COLLECTION,
     CONNECTIONS_COLLECTION,
+    EVENT_INDEX_COLLECTION,
     AppliedStateRepository,
     ConnectionSyncRepository,
 )
@@ -101,8 +103,17 @@ def build_connector(
             settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()
         )
     )
-    states = AppliedStateRepository(runtime.store.collection(APPLIED_COLLECTION))
+    states = AppliedStateRepository(
+        runtime.store.collection(APPLIED_COLLECTION), runtime.store.collection(EVENT_INDEX_COLLECTION)
+    )
     connections = ConnectionSyncRepository(runtime.store.collection(CONNECTIONS_COLLECTION))
+    ownership = Ownership(
+        runtime.store.collection(MEMBERS_COLLECTION),
+        runtime.store.collection(OWNERS_COLLECTION),
+        instance_id=settings.drift_instance_id,
+        lease_seconds=settings.drift_lease_seconds,
+        rebalance_seconds=settings.drift_rebalance_seconds,
+    )
     event_sink, raw_sink, dead_letter = broker_sinks(broker)
     statuses = StatusPublisher(event_sink, provider=provider_kind, source=settings.event_source)
     engine = SyncEngine(provider, tokens, states, statuses, policy=settings.retry_policy())
@@ -116,6 +127,10 @@ def build_connector(
         push_address=settings.push_address(notification_path),
         channel_ttl_seconds=settings.push_channel_ttl_seconds,
         renew_before_seconds=settings.push_renew_before_seconds,
+        ownership=ownership,
+        healthy_poll_seconds=settings.drift_healthy_poll_seconds,
+        poll_concurrency=settings.drift_poll_concurrency,
+        debounce_seconds=settings.drift_debounce_seconds,
     )
     consumer = SyncConsumer(
         engine,

@@ -58,6 +58,23 @@ def in_flight(state: AppliedState, event: ProviderEvent) -> bool:
     return event.meta is not None and event.meta.appointment_version > state.appointment_version
 
 
+def is_echo(state: AppliedState, observed: Mapping[str, ProviderEvent]) -> bool:
+    """Every observed event of ``state`` is exactly what the connector wrote (the etag it
+    recorded, or a newer version of ours in flight): the notification of our own write. Nothing
+    to judge, and no need to take the appointment's lock."""
+    seen = False
+    for applied in state.entries.values():
+        event = observed.get(applied.event_id)
+        if event is None:
+            continue
+        seen = True
+        if in_flight(state, event):
+            continue
+        if event.cancelled or applied.etag is None or event.etag != applied.etag:
+            return False
+    return seen
+
+
 def detect_drift(state: AppliedState, observed: Mapping[str, ProviderEvent]) -> list[DriftChange]:
     """Drift of the applied entries whose provider events were observed (by event id).
 

@@ -170,6 +170,9 @@ class AppliedState(BaseModel):
     last_reason: str | None = None
     last_message: str | None = None
     reported_drift: list[dict[str, Any]] = Field(default_factory=list)
+    indexed_event_ids: list[str] = Field(default_factory=list)
+    """Provider event ids already recorded in the event index (``AppliedStateRepository``), so
+    that only a newly created event costs an index write."""
 
     def event_ids(self) -> dict[str, str]:
         return {key: applied.event_id for key, applied in sorted(self.entries.items())}

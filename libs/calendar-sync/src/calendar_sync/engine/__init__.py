@@ -6,10 +6,12 @@ broker and the web only through the small sinks and callables that ``adapters`` 
 from calendar_sync.engine.consumer import ConsumerStats, RedeliveryPolicy, SyncConsumer
 from calendar_sync.engine.engine import ApplyResult, ProviderSession, SyncEngine, Target, TokenSource
 from calendar_sync.engine.monitor import ChannelHooks, DriftMonitor, Notice
+from calendar_sync.engine.ownership import MEMBERS_COLLECTION, OWNERS_COLLECTION, Ownership
 from calendar_sync.engine.retry import RetryPolicy, call_with_retry
 from calendar_sync.engine.state import (
     APPLIED_COLLECTION,
     CONNECTIONS_COLLECTION,
+    EVENT_INDEX_COLLECTION,
     AppliedStateRepository,
     ConnectionSync,
     ConnectionSyncRepository,
@@ -21,6 +23,9 @@ from calendar_sync.engine.tokens import AuthTokenClient
 __all__ = [
     "APPLIED_COLLECTION",
     "CONNECTIONS_COLLECTION",
+    "EVENT_INDEX_COLLECTION",
+    "MEMBERS_COLLECTION",
+    "OWNERS_COLLECTION",
     "AppliedStateRepository",
     "ApplyResult",
     "AuthTokenClient",
@@ -30,6 +35,7 @@ __all__ = [
     "ConsumerStats",
     "DriftMonitor",
     "Notice",
+    "Ownership",
     "ProviderSession",
     "RedeliveryPolicy",
     "RetryPolicy",

@@ -308,18 +308,25 @@ class SyncEngine:
         return [s for s in await self.states.for_connection(connection_id) if s.entries]
 
     async def observe(
-        self, session: ProviderSession, cursor: str | None, states: list[AppliedState]
-    ) -> tuple[dict[str, ProviderEvent], str | None]:
-        """The provider events changed since ``cursor`` by id, and the next cursor.
+        self, session: ProviderSession, cursor: str | None, connection_id: str
+    ) -> tuple[dict[str, ProviderEvent], str | None, list[AppliedState]]:
+        """The provider events changed since ``cursor`` by id, the next cursor, and the applied
+        states those events belong to.
 
-        An expired cursor falls back to a full listing; after a full listing, applied events it
-        did not contain are looked up one by one (deleted ones come back cancelled)."""
+        Incremental: each changed event leads to its appointment (the id stamped on the event,
+        else the event index), so the cost follows the change, not the host's appointments. An
+        expired cursor falls back to a full listing; then every applied state is loaded and
+        applied events the listing did not contain are looked up one by one (deleted ones come
+        back cancelled)."""
         try:
             page = await session.call(lambda a: self.provider.list_changes(a, cursor), "list changes")
         except SyncCursorInvalid:
             log.info("sync cursor expired; full resync")
             page = await session.call(lambda a: self.provider.list_changes(a, None), "list changes")
         observed = {event.event_id: event for event in page.events}
+        if not page.full and self.states.indexes_events:
+            return observed, page.next_cursor, await self._touched(connection_id, observed)
+        states = await self.applied_states(connection_id)
         if page.full:
             for state in states:
                 for applied in state.entries.values():
@@ -328,7 +335,25 @@ class SyncEngine:
                         observed[applied.event_id] = found or ProviderEvent(
                             event_id=applied.event_id, cancelled=True
                         )
-        return observed, page.next_cursor
+        return observed, page.next_cursor, [s for s in states if _touches(s, observed)]
+
+    async def _touched(self, connection_id: str, observed: Mapping[str, ProviderEvent]) -> list[AppliedState]:
+        """The connection's applied states with an event in ``observed``, found by event."""
+        appointment_ids: dict[str, None] = {}  # ordered, without repeats
+        for event in observed.values():
+            if event.meta is not None:
+                appointment_id: str | None = event.meta.appointment_id
+            else:  # deletions come without our stamp (Google cancelled, Graph @removed)
+                appointment_id = await self.states.appointment_for_event(event.event_id)
+            if appointment_id is not None:
+                appointment_ids[appointment_id] = None
+        touched: list[AppliedState] = []
+        for appointment_id in appointment_ids:
+            state = await self.states.get(appointment_id)
+            # The stamp is only a hint: the state must be this connection's and know the event.
+            if state is not None and state.connection_id == connection_id and _touches(state, observed):
+                touched.append(state)
+        return touched
 
     async def judge_drift(
         self,
@@ -602,6 +627,10 @@ def _record(
         entries[applied.key] = applied
         generations[applied.key] = max(generations.get(applied.key, 0), applied.generation)
     return state.model_copy(update={"entries": entries, "generations": generations})
+
+
+def _touches(state: AppliedState, observed: Mapping[str, ProviderEvent]) -> bool:
+    return bool(state.entries) and any(a.event_id in observed for a in state.entries.values())
 
 
 def _target_of(state: AppliedState) -> Target:

@@ -3,8 +3,20 @@
 Per active calendar connection the ``DriftMonitor`` keeps a sync cursor and, when it is given a
 ``push`` provider and a public address, a push channel with a random token. A notification
 whose channel id and token match acts on that connection (``Notice``); anything else (unknown
-channel, wrong token) changes nothing. Polling every ``poll_seconds`` is the fallback and also
-renews channels before they expire.
+channel, wrong token) changes nothing.
+
+Polling is the safety net (docs/decisions/0011-drift-watch-ownership.md): each connection has its
+own due time — ``poll_seconds`` after its last poll while it has no live push channel,
+``healthy_poll_seconds`` (hours) while it has one — and channels are renewed when they near
+expiry. First polls are spread over the interval at random, at most ``poll_concurrency`` run at
+once, and a rate-limited poll holds the polls back for its ``Retry-After``. With ``ownership``
+(leases in the shared store) an instance polls and renews only the connections it owns, and a
+poll runs only after recording itself on the connection's lease, so two instances never poll
+one connection within one interval. An idle instance sleeps until the next due time.
+
+A notification or poll costs one incremental sync of that connection: the engine finds the
+appointments of the changed events by event id, the echo of our own writes (same etag) is
+skipped without judging, and bursts of notifications are coalesced (``debounce_seconds``).
 
 Channels are opened, renewed and stopped one at a time per connection (``_channel_locks``).
 Renewal is provider-specific: with ``hooks`` (Graph renews a subscription in place) the
@@ -19,8 +31,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import hmac
 import logging
+import random
 import secrets
 import uuid
 from collections.abc import Callable
@@ -28,12 +42,13 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from calendar_sync.core.drift import DriftPolicy
-from calendar_sync.core.errors import ProviderError, TokenError
+from calendar_sync.core.drift import DriftPolicy, is_echo
+from calendar_sync.core.errors import ProviderError, TokenError, TransientProviderError
 from calendar_sync.core.model import ProviderAccess, PushChannel
 from calendar_sync.core.provider import SupportsPush
 from calendar_sync.engine.engine import ProviderSession, SyncEngine
 from calendar_sync.engine.locks import KeyedLocks
+from calendar_sync.engine.ownership import Ownership
 from calendar_sync.engine.state import ConnectionSync, ConnectionSyncRepository, StaleWrite
 from visitor_common.events.sync import DriftChange
 
@@ -41,6 +56,13 @@ log = logging.getLogger(__name__)
 
 PolicyResolver = Callable[[str], DriftPolicy]
 Clock = Callable[[], datetime]
+
+
+POLL_SLACK = 0.98
+"""A poll may start this fraction of its interval after the last one (timers are not exact)."""
+
+
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 def _utcnow() -> datetime:
@@ -86,6 +108,11 @@ class DriftMonitor:
         channel_ttl_seconds: int = 3600,
         renew_before_seconds: int = 600,
         clock: Clock = _utcnow,
+        ownership: Ownership | None = None,
+        healthy_poll_seconds: float = 6 * 3600,
+        poll_concurrency: int = 4,
+        debounce_seconds: float = 0.0,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.engine = engine
         self.connections = connections
@@ -104,6 +131,22 @@ class DriftMonitor:
         self.lifecycle_handled = 0
         self._known: set[str] = set()
         self._channel_locks = KeyedLocks()
+        self.ownership = ownership
+        self.poll_seconds = 60.0
+        self.healthy_poll_seconds = healthy_poll_seconds
+        self.debounce_seconds = debounce_seconds
+        self._rng = rng
+        self._poll_slots = asyncio.Semaphore(poll_concurrency)
+        self._due: dict[str, datetime] = {}  # owned connection -> next due time (the truth)
+        self._heap: list[tuple[datetime, str]] = []  # the same, ordered; stale entries skipped
+        self._polling: dict[str, asyncio.Task[None]] = {}
+        self._held_until: datetime | None = None  # Retry-After of a rate-limited poll
+        self._last_local: dict[str, datetime] = {}  # last polls, without ownership
+        self._wake = asyncio.Event()
+        self.polls = 0
+        self.echoes = 0
+        self.on_poll: Callable[[str], None] | None = None
+        """Called with the connection id as each poll starts (tests and the bench count them)."""
 
     @property
     def push_enabled(self) -> bool:
@@ -132,7 +175,11 @@ class DriftMonitor:
                 current = await self.connections.save(current)
         elif not current.active:
             current = await self._save(current.model_copy(update={"active": True}))
-        await self.ensure_channel(connection_id)
+        if self.ownership is not None and self.ownership.alive():
+            await self.ownership.claim(connection_id)
+        if self._owns(connection_id):
+            await self.ensure_channel(connection_id)
+            self._schedule_first(connection_id)
         return current
 
     async def ensure_registered(self, *, connection_id: str, tenant_id: str, account_email: str) -> None:
@@ -147,6 +194,9 @@ class DriftMonitor:
     async def deactivate(self, connection_id: str) -> None:
         """Stop watching (unlink / deactivation): stop the push channel, keep no cursor."""
         self._known.discard(connection_id)
+        self._due.pop(connection_id, None)
+        if self.ownership is not None:
+            await self.ownership.forget(connection_id)
         async with self._channel_locks.hold(connection_id):
             current = await self.connections.get(connection_id)
             if current is None:
@@ -311,6 +361,8 @@ class DriftMonitor:
     async def _sync_loop(self, connection_id: str) -> None:
         try:
             while True:
+                if self.debounce_seconds:  # let a burst (our write's echo and the user's edit) settle
+                    await asyncio.sleep(self.debounce_seconds)
                 self._dirty.discard(connection_id)
                 try:
                     await self.sync_connection(connection_id)
@@ -331,49 +383,187 @@ class DriftMonitor:
         session = self._session(current)
         restore = self.policy_for(current.tenant_id) is DriftPolicy.RESTORE
         try:
-            states = await self.engine.applied_states(connection_id)
-            observed, next_cursor = await self.engine.observe(session, current.cursor, states)
+            observed, next_cursor, touched = await self.engine.observe(session, current.cursor, connection_id)
             found: list[DriftChange] = []
-            for state in states:
-                if any(applied.event_id in observed for applied in state.entries.values()):
-                    found.extend(
-                        await self.engine.judge_drift(
-                            state.appointment_id, observed, session, restore=restore
-                        )
-                    )
+            for state in touched:
+                if is_echo(state, observed):
+                    self.echoes += 1
+                    continue
+                found.extend(
+                    await self.engine.judge_drift(state.appointment_id, observed, session, restore=restore)
+                )
         except (ProviderError, TokenError) as error:
+            self._hold_back(error)
             log.info("drift sync skipped", extra={"connection_id": connection_id, "error": str(error)})
             return []
         await self._save_cursor(connection_id, next_cursor)
         return found
 
+    def _hold_back(self, error: ProviderError | TokenError) -> None:
+        """Respect a rate limit: no poll starts before its ``Retry-After`` has passed."""
+        if isinstance(error, TransientProviderError) and error.rate_limited:
+            until = self._clock() + timedelta(seconds=error.retry_after or self.poll_seconds / 10)
+            self._held_until = max(until, self._held_until or until)
+
     # ------------------------------------------------------------ polling
 
     async def poll_once(self) -> None:
-        """Renew channels and sync every active connection (the fallback path)."""
+        """Renew channels and sync every active connection this instance owns, now."""
         for current in await self.connections.active():
+            if not self._owns(current.connection_id):
+                continue
             await self.ensure_channel(current.connection_id)
             try:
                 await self.sync_connection(current.connection_id)
             except Exception:
                 log.exception("drift poll failed", extra={"connection_id": current.connection_id})
 
+    def interval_for(self, current: ConnectionSync) -> timedelta:
+        """Rare polling while the push channel is live, frequent while it is missing or expired."""
+        channel = current.channel()
+        healthy = self.push_enabled and channel is not None and channel.expires_at > self._clock()
+        return timedelta(seconds=self.healthy_poll_seconds if healthy else self.poll_seconds)
+
     async def run(self, poll_seconds: float) -> None:
+        """Heartbeat, rebalance, and start the polls that are due; sleep until the next."""
+        self.poll_seconds = poll_seconds
+        next_membership = self._clock()
         while True:
-            await asyncio.sleep(poll_seconds)
-            await self.poll_once()
+            now = self._clock()
+            if now >= next_membership:
+                try:
+                    await self._membership()
+                except Exception:  # the store is unreachable: keep trying, act on nothing new
+                    log.exception("drift ownership round failed")
+                step = self.ownership.heartbeat_seconds if self.ownership else self.poll_seconds
+                next_membership = now + timedelta(seconds=step)
+            self._start_due_polls()
+            wake = min(next_membership, self._next_due() or next_membership)
+            if self._held_until is not None:
+                wake = max(wake, min(self._held_until, next_membership))
+            self._wake.clear()
+            delay = (wake - self._clock()).total_seconds()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _membership(self) -> None:
+        """Heartbeat and rebalance; schedule what we gained, forget what we lost."""
+        if self.ownership is None:
+            owned = {c.connection_id for c in await self.connections.active()}
+        else:
+            await self.ownership.heartbeat()
+
+            async def active_ids() -> list[str]:
+                return [c.connection_id for c in await self.connections.active()]
+
+            owned = await self.ownership.rebalance(active_ids)
+        for lost in set(self._due) - owned:
+            del self._due[lost]
+        for gained in owned - set(self._due):
+            self._schedule_first(gained)
+
+    def _schedule_first(self, connection_id: str) -> None:
+        """A first due time spread over the interval (a restart does not poll all at once);
+        the lease's ``last_poll_at`` still keeps a poll from running early."""
+        if connection_id not in self._due:
+            self._set_due(connection_id, self._clock() + timedelta(seconds=self._rng() * self.poll_seconds))
+            self._wake.set()
+
+    def _start_due_polls(self) -> None:
+        now = self._clock()
+        if self._held_until is not None and now < self._held_until:
+            return
+        while self._heap and self._heap[0][0] <= now:
+            due, connection_id = heapq.heappop(self._heap)
+            if self._due.get(connection_id) != due or connection_id in self._polling:
+                continue  # rescheduled or dropped since
+            task = asyncio.create_task(self._poll(connection_id), name=f"drift-poll-{connection_id}")
+            self._polling[connection_id] = task
+            self._due[connection_id] = _NEVER  # rescheduled by the poll
+
+    def _set_due(self, connection_id: str, due: datetime) -> None:
+        self._due[connection_id] = due
+        heapq.heappush(self._heap, (due, connection_id))
+
+    def _next_due(self) -> datetime | None:
+        while self._heap and self._due.get(self._heap[0][1]) != self._heap[0][0]:
+            heapq.heappop(self._heap)
+        return self._heap[0][0] if self._heap else None
+
+    async def _poll(self, connection_id: str) -> None:
+        try:
+            async with self._poll_slots:
+                self._set_due(connection_id, await self._poll_and_reschedule(connection_id))
+        except Exception:
+            log.exception("drift poll failed", extra={"connection_id": connection_id})
+            self._set_due(connection_id, self._clock() + timedelta(seconds=self.poll_seconds))
+        finally:
+            self._polling.pop(connection_id, None)
+            if not self._owns(connection_id):
+                self._due.pop(connection_id, None)
+            self._wake.set()
+
+    async def _poll_and_reschedule(self, connection_id: str) -> datetime:
+        """Renew the channel if due, poll if due; the next due time."""
+        current = await self.connections.get(connection_id)
+        if current is None or not current.active:
+            return _NEVER
+        await self.ensure_channel(connection_id)
+        current = await self.connections.get(connection_id) or current
+        interval = self.interval_for(current)
+        last = await self._begin_poll(connection_id, interval)
+        if last is None:  # not due (another instance polled it lately, or only a renewal was)
+            last = await self._last_poll(connection_id) or self._clock()
+        else:
+            self.polls += 1
+            if self.on_poll is not None:
+                self.on_poll(connection_id)
+            await self.sync_connection(connection_id)
+        due = last + interval
+        channel = current.channel()
+        if self.push_enabled and channel is not None:
+            due = min(due, channel.expires_at - self.renew_before)
+        return max(due, self._clock() + timedelta(seconds=min(1.0, self.poll_seconds / 10)))
+
+    async def _begin_poll(self, connection_id: str, interval: timedelta) -> datetime | None:
+        if self.ownership is None:
+            last = self._last_local.get(connection_id)
+            now = self._clock()
+            if last is not None and now - last < interval * POLL_SLACK:
+                return None
+            self._last_local[connection_id] = now
+            return now
+        return await self.ownership.begin_poll(connection_id, interval * POLL_SLACK)
+
+    async def _last_poll(self, connection_id: str) -> datetime | None:
+        if self.ownership is None:
+            return self._last_local.get(connection_id)
+        return await self.ownership.last_poll(connection_id)
+
+    def _owns(self, connection_id: str) -> bool:
+        return self.ownership is None or connection_id in self.ownership.owned
 
     def start(self, poll_seconds: float) -> None:
+        self.poll_seconds = poll_seconds
+        pending, self._due, self._heap = list(self._due), {}, []  # registered before: spread them now
+        for connection_id in pending:
+            self._schedule_first(connection_id)
         self._poller = asyncio.create_task(self.run(poll_seconds), name="drift-poller")
 
     async def stop(self) -> None:
-        tasks = [t for t in (self._poller, *self._running.values()) if t is not None]
+        tasks = [t for t in (self._poller, *self._running.values(), *self._polling.values()) if t is not None]
         for task in tasks:
             task.cancel()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._poller is not None and self.ownership is not None:
+            with contextlib.suppress(Exception):  # a clean stop hands its connections over at once
+                await self.ownership.leave()
         self._poller = None
+        self._due.clear()
+        self._heap.clear()
 
     # ------------------------------------------------------------ helpers
 

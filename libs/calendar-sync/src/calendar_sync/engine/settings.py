@@ -73,7 +73,31 @@ class ConnectorSettings(ServiceSettings):
     push_renew_before_seconds: int = Field(
         3600, ge=1, description="Renew a channel this long before it expires."
     )
-    drift_poll_seconds: float = Field(60.0, gt=0, description="Fallback drift poll interval.")
+    drift_poll_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="Drift poll interval of a connection whose push channel is missing or failing.",
+    )
+    drift_healthy_poll_seconds: float = Field(
+        6 * 3600.0, gt=0, description="Drift poll interval of a connection whose push channel is live."
+    )
+    drift_poll_concurrency: int = Field(
+        4, ge=1, le=64, description="Drift polls running at once per instance."
+    )
+    drift_debounce_seconds: float = Field(
+        0.2, ge=0, description="Coalesce a connection's notifications for this long before syncing it."
+    )
+    drift_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="An instance that stopped heartbeating this long loses its connections to the others.",
+    )
+    drift_rebalance_seconds: float = Field(
+        300.0, gt=0, description="Re-read every connection's owner at least this often."
+    )
+    drift_instance_id: str | None = Field(
+        None, description="This instance's id among the connector's instances; unset = a random one."
+    )
     drift_policy: DriftPolicy = Field(
         DriftPolicy.REPORT, description="Default drift policy: report or restore."
     )

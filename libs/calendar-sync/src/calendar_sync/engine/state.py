@@ -4,12 +4,16 @@ MongoDB and in-memory behave the same):
 - ``AppliedStateRepository`` — per appointment: last applied version, entries → provider event
   ids and etags, generations. Writes are compare-and-set; ``is_stale`` makes a handler
   idempotent by version (an equal or older version changes nothing).
+  With an event index (``EVENT_INDEX_COLLECTION``: provider event id → appointment id) the
+  drift monitor finds the appointment of a changed event in one read instead of loading every
+  applied state of the host; the index is written when an event id is first recorded.
 - ``ConnectionSyncRepository`` — per calendar connection: the incremental-sync cursor and the
   push channel, used by drift detection.
 """
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +24,7 @@ from visitor_common.persistence.base import DocumentCollection, DuplicateKeyErro
 
 APPLIED_COLLECTION = "calendar_applied_state"
 CONNECTIONS_COLLECTION = "calendar_connection_sync"
+EVENT_INDEX_COLLECTION = "calendar_event_index"
 
 
 class StaleWrite(Exception):
@@ -27,8 +32,42 @@ class StaleWrite(Exception):
 
 
 class AppliedStateRepository:
-    def __init__(self, collection: DocumentCollection) -> None:
+    def __init__(self, collection: DocumentCollection, events: DocumentCollection | None = None) -> None:
         self._c = collection
+        self._events = events
+
+    @property
+    def indexes_events(self) -> bool:
+        return self._events is not None
+
+    async def appointment_for_event(self, event_id: str) -> str | None:
+        """The appointment whose applied state recorded provider event ``event_id``, if any."""
+        if self._events is None:
+            return None
+        doc = await self._events.get(event_id)
+        return str(doc["appointment_id"]) if doc is not None else None
+
+    async def _index_events(self, state: AppliedState) -> list[str]:
+        """Record the state's event ids not indexed yet; the ids now indexed."""
+        current = [applied.event_id for applied in state.entries.values()]
+        if self._events is None:
+            return []
+        known = set(state.indexed_event_ids)
+        for event_id in current:
+            if event_id in known:
+                continue
+            # Written before the state: a crash in between leaves an entry pointing at an
+            # appointment that does not know the event, which a lookup simply ignores.
+            with contextlib.suppress(DuplicateKeyError):
+                await self._events.insert(
+                    {
+                        "_id": event_id,
+                        "version": 1,
+                        "appointment_id": state.appointment_id,
+                        "connection_id": state.connection_id,
+                    }
+                )
+        return sorted(current)
 
     async def ensure_indexes(self) -> None:
         await self._c.ensure_indexes([], lookup=["connection_id"])
@@ -56,7 +95,8 @@ class AppliedStateRepository:
 
         Raises ``StaleWrite`` when another writer got there first.
         """
-        saved = state.model_copy(update={"revision": state.revision + 1})
+        indexed = await self._index_events(state)
+        saved = state.model_copy(update={"revision": state.revision + 1, "indexed_event_ids": indexed})
         doc = _to_doc(saved)
         try:
             if state.revision == 0:
@@ -133,21 +173,14 @@ class ConnectionSyncRepository:
 
     async def get(self, connection_id: str) -> ConnectionSync | None:
         doc = await self._c.get(connection_id)
-        if doc is None:
-            return None
-        body = {k: v for k, v in doc.items() if k not in {"_id", "version"}}
-        return ConnectionSync.model_validate({**body, "revision": doc["version"]})
+        return _sync_from_doc(doc) if doc is not None else None
 
     async def by_channel(self, channel_id: str) -> ConnectionSync | None:
         found = await self._c.find({"channel_id": channel_id}, limit=1)
-        if not found:
-            return None
-        return await self.get(str(found[0]["_id"]))
+        return _sync_from_doc(found[0]) if found else None
 
     async def active(self) -> list[ConnectionSync]:
-        docs = await self._c.find({"active": True})
-        found = [await self.get(str(d["_id"])) for d in docs]
-        return [c for c in found if c is not None]
+        return [_sync_from_doc(d) for d in await self._c.find({"active": True})]
 
     async def save(self, sync: ConnectionSync) -> ConnectionSync:
         """CAS on ``revision``; raises ``StaleWrite`` when another writer won."""
@@ -163,3 +196,8 @@ class ConnectionSyncRepository:
         except (VersionConflictError, DuplicateKeyError) as error:
             raise StaleWrite(sync.connection_id) from error
         return saved
+
+
+def _sync_from_doc(doc: dict[str, Any]) -> ConnectionSync:
+    body = {k: v for k, v in doc.items() if k not in {"_id", "version"}}
+    return ConnectionSync.model_validate({**body, "revision": doc["version"]})

@@ -11,8 +11,9 @@ transaction that extends the stored outbox (never writes back the caller's copy)
 Stdlib ``sqlite3`` on one worker thread per store: every call is one short transaction and the
 calls are serialized, which is what makes compare-and-set race-free within the process; WAL
 mode and a busy timeout keep another process (a debugging shell) from breaking that.
-Equality filters and sorting have exactly the in-memory adapter's semantics: string and null
-filters narrow the rows in SQL, then ``matches`` decides.
+Equality filters and sorting have exactly the in-memory adapter's semantics: string, null and
+boolean filters narrow the rows in SQL (served by the ``lookup`` expression indexes), then
+``matches`` decides.
 """
 
 # SQL is built from collection and index names (quoted by _ident) and index literals (escaped by
@@ -93,7 +94,16 @@ def _pushed_down(filter: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
         elif isinstance(value, str) or value is None:
             clauses.append(f"{_field(key)} = ?")
             params.append(dumps(value))
+        elif isinstance(value, bool):
+            # Flags (``active``) are looked up too; ``True == 1 == 1.0`` for ``matches``, so every
+            # JSON text that equals the flag is admitted, and the lookup index still serves it.
+            texts = _BOOL_TEXTS[value]
+            clauses.append(f"{_field(key)} IN ({', '.join('?' * len(texts))})")
+            params.extend(texts)
     return clauses, params
+
+
+_BOOL_TEXTS = {True: ("true", "1", "1.0"), False: ("false", "0", "0.0", "-0.0")}
 
 
 class _Database:
