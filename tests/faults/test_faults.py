@@ -40,9 +40,9 @@ pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.broker, pytest.ma
 KNOWN_FAILURES = (
     "found by this suite, not fixed yet: (1) after the broker is stopped and started again the "
     "services' consumers mark the coordinator dead and never consume again (nothing synced for "
-    "minutes); (2) after every access token had expired at once (and the broker restart), a "
-    "Google connection whose grant is valid ended reauth_required ('The provider rejected a "
-    "freshly refreshed access token'); its cause is not established yet"
+    "minutes); (2) some appointments, synced at their last version, end 'drifted' (an event "
+    "'deleted in the calendar' that is there) on both providers, cause not established yet "
+    "(with the broker left alone: no lost change, no duplicate, only these)"
 )
 
 APPOINTMENTS = int(os.environ.get("FAULTS_APPOINTMENTS", "2000"))
