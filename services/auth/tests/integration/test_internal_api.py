@@ -104,6 +104,19 @@ async def test_microsoft_invalid_grant_marks_reauth_required(harness: Harness) -
     assert response.json()["code"] == "reauth_required"
 
 
+async def test_a_forced_refresh_replaces_a_token_the_provider_rejects(harness: Harness) -> None:
+    assert harness.emus is not None
+    _, _, connection_id = await _linked(harness, "microsoft", "hana@contoso.example")
+    svc = await harness.service_token()
+    first = await _grant(harness, svc, connection_id)
+    assert (await _grant(harness, svc, connection_id)).access_token == first.access_token  # cached
+    harness.emus.ms_control.expire_access_tokens(user="hana@contoso.example")  # early, at the provider
+    url = f"/internal/v1/calendar-connections/{connection_id}/access-token?force_refresh=true"
+    forced = await harness.client.post(url, headers=bearer(svc))
+    assert forced.status_code == 200, forced.text
+    assert AccessTokenGrant.model_validate(forced.json()).access_token != first.access_token
+
+
 async def test_refresh_while_provider_down_is_503_not_500(harness: Harness) -> None:
     assert harness.emus is not None
     _, _, connection_id = await _linked(harness, "microsoft", "hana@contoso.example")

@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
 from devstack.brokers import Broker, run_broker
 from devstack.demo import DemoAccounts, ProviderApps, seed_providers, seed_tenant
 from devstack.processes import ManagedProcess, python_module, wait_healthy
@@ -92,16 +95,19 @@ class Secrets:
     service_clients: dict[str, str]
     # shared by appointments (seals the guest link and code) and notifications (opens them)
     mail_seal_key: str = ""
+    # auth's JWT signing key: without one auth makes a new key at every start, and a restarted
+    # auth would refuse every token it signed before (sign-ins, service tokens)
+    signing_key_pem: str = ""
 
     @classmethod
     def load_or_create(cls, path: Path) -> Secrets:
         if path.exists():
-            loaded = cls(**json.loads(path.read_text()))
-            if loaded.mail_seal_key:
-                return loaded
-            loaded.mail_seal_key = Sealer.generate_key()  # a state dir from before the mails
-            loaded._write(path)
-            return loaded
+            kept = cls(**json.loads(path.read_text()))
+            if not kept.mail_seal_key or not kept.signing_key_pem:  # a state dir from before them
+                kept.mail_seal_key = kept.mail_seal_key or Sealer.generate_key()
+                kept.signing_key_pem = kept.signing_key_pem or new_signing_key_pem()
+                kept.save(path)
+            return kept
         created = cls(
             operator_key=secrets.token_urlsafe(24),
             encryption_key=base64.b64encode(secrets.token_bytes(32)).decode(),
@@ -109,16 +115,25 @@ class Secrets:
                 name: secrets.token_urlsafe(24) for name in SERVICES if name not in NO_SERVICE_CLIENT
             },
             mail_seal_key=Sealer.generate_key(),
+            signing_key_pem=new_signing_key_pem(),
         )
-        created._write(path)
+        created.save(path)
         return created
 
-    def _write(self, path: Path) -> None:
+    def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__))
         path.chmod(0o600)
 
     def mail_seal_keys(self) -> str:
         return json.dumps({MAIL_SEAL_KID: self.mail_seal_key})
+
+
+def new_signing_key_pem() -> str:
+    """A fresh Ed25519 private key in PEM (PKCS#8), as ``AUTH_SIGNING_KEY_PEM`` takes it."""
+    key = ed25519.Ed25519PrivateKey.generate()
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 @dataclass
@@ -193,6 +208,32 @@ class LocalStack:
         crashed.kill()
         self.children.remove(crashed)
         self._start_service(service)
+        self._write_pids()
+
+    # -- faults: kill and restart one part (the fault suite) --------------------------------
+    def kill_service(self, service: str) -> None:
+        """SIGKILL ``service``'s whole process group, as a crash would: no shutdown code runs."""
+        crashed = next(c for c in self.children if c.name == service and c.alive())
+        crashed.kill()
+        self.children.remove(crashed)
+
+    def restart_service(self, service: str) -> None:
+        """Start ``service`` again with the same settings (its SQLite store is kept) and wait
+        until it answers ``/healthz``."""
+        if any(c.name == service and c.alive() for c in self.children):
+            raise RuntimeError(f"{service} is still running")
+        self._start_service(service)
+        self._write_pids()
+
+    def stop_broker(self) -> None:
+        """Shut the broker down cleanly; a local Apache Kafka keeps its data dir and ports."""
+        assert self.broker is not None
+        self.broker.stop()
+
+    def start_broker(self) -> None:
+        """Start the stopped broker again on its data dir (topics, records, offsets kept)."""
+        assert self.broker is not None
+        self.broker.start()
         self._write_pids()
 
     def pids(self) -> list[int]:
@@ -307,6 +348,7 @@ class LocalStack:
                 ),
                 "TOKEN_ENCRYPTION_KEYS": json.dumps({"local-1": self.secrets.encryption_key}),
                 "TOKEN_ENCRYPTION_ACTIVE_KID": "local-1",
+                "SIGNING_KEY_PEM": self.secrets.signing_key_pem,
                 "PROVIDER_CA_FILE": google.ca_file,
                 "GOOGLE_CLIENT_ID": self.apps.google_client_id,
                 "GOOGLE_CLIENT_SECRET": self.apps.google_client_secret,

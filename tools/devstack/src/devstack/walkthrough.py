@@ -107,6 +107,57 @@ class Employee:
         result: dict[str, Any] = response.json()
         return result
 
+    async def reschedule(
+        self, appointment_id: str, version: int, *starts: datetime, minutes: int = 30
+    ) -> dict[str, Any]:
+        """Replace the candidates (proposed) or move the confirmed slot (one start), at ``version``."""
+        body = {
+            "candidates": [
+                {"start": s.isoformat(), "end": (s + timedelta(minutes=minutes)).isoformat()} for s in starts
+            ]
+        }
+        response = await self.appointments.post(
+            f"/v1/appointments/{appointment_id}/reschedule", json=body, headers={"If-Match": f'"{version}"'}
+        )
+        _expect(response, 200)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def cancel(self, appointment_id: str, version: int, reason: str | None = None) -> dict[str, Any]:
+        """Cancel for good, at ``version``."""
+        response = await self.appointments.post(
+            f"/v1/appointments/{appointment_id}/cancel",
+            json={"reason": reason} if reason else None,
+            headers={"If-Match": f'"{version}"'},
+        )
+        _expect(response, 200)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def recent_appointments(self) -> list[dict[str, Any]]:
+        """The employee's own appointments, newest first (at most 100)."""
+        response = await self.appointments.get("/v1/appointments")
+        _expect(response, 200)
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    async def reissue_guest_link(self, appointment_id: str, version: int) -> dict[str, Any]:
+        """Withdraw the guest link and issue a new one (its token is in the answer)."""
+        response = await self.appointments.post(
+            f"/v1/appointments/{appointment_id}/guest-link", headers={"If-Match": f'"{version}"'}
+        )
+        _expect(response, 201)
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def add_colleague(self, name: str, email: str, password: str) -> dict[str, Any]:
+        """As a tenant administrator: add a member employee who signs in with ``password``."""
+        body = {"name": name, "email": email, "role": "member", "password": password}
+        response = await self.auth.post("/v1/employees", json=body)
+        _expect(response, 201)
+        result: dict[str, Any] = response.json()
+        return result
+
     async def wait_sync(
         self, appointment_id: str, state: str, version: int, within: float = 30.0, every: float = 0.1
     ) -> dict[str, Any]:
@@ -252,12 +303,21 @@ def morning_in(days_ahead: int = 7) -> datetime:
     return (datetime.now(UTC) + timedelta(days=days_ahead)).replace(hour=1, minute=0, second=0, microsecond=0)
 
 
+class UnexpectedStatus(AssertionError):
+    """A call answered another status than expected; ``status`` says which (callers that ride
+    out restarts retry 5xx and give up on 4xx)."""
+
+    def __init__(self, response: httpx.Response, expected: int) -> None:
+        super().__init__(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code}, "
+            f"expected {expected}: {response.text[:500]}"
+        )
+        self.status = response.status_code
+
+
 def _expect(response: httpx.Response, status: int) -> None:
     if response.status_code != status:
-        raise AssertionError(
-            f"{response.request.method} {response.request.url.path} answered {response.status_code}, "
-            f"expected {status}: {response.text[:500]}"
-        )
+        raise UnexpectedStatus(response, status)
 
 
 def event_ids(sync: Mapping[str, Any]) -> dict[str, str]:

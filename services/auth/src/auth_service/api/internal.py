@@ -38,9 +38,12 @@ async def connection_by_id(connection_id: Id, ctx: Context) -> ConnectionInfo:
 
 
 @router.post("/calendar-connections/{connection_id}/access-token", response_model=AccessTokenGrant)
-async def fresh_access_token(connection_id: Id, ctx: Context) -> AccessTokenGrant:
-    """A provider access token valid for at least the refresh margin; 409 when unusable."""
-    connection, token = await connections.access_token(ctx, connection_id)
+async def fresh_access_token(
+    connection_id: Id, ctx: Context, force_refresh: bool = False
+) -> AccessTokenGrant:
+    """A provider access token valid for at least the refresh margin; 409 when unusable.
+    ``force_refresh=true``: the provider rejected the last one, refresh it rather than reuse it."""
+    connection, token = await connections.access_token(ctx, connection_id, force_refresh=force_refresh)
     return AccessTokenGrant(
         connection_id=connection.id,
         provider=connection.provider,

@@ -85,18 +85,23 @@ def _fresh(ctx: ServiceContext, token: ProviderAccessToken | None) -> bool:
 
 
 async def access_token(
-    ctx: ServiceContext, connection_id: str
+    ctx: ServiceContext, connection_id: str, *, force_refresh: bool = False
 ) -> tuple[CalendarConnection, CachedAccessToken]:
-    """A fresh provider access token; concurrent callers for one connection share one refresh."""
+    """A fresh provider access token; concurrent callers for one connection share one refresh.
+
+    ``force_refresh``: the caller's token was rejected by the provider before its expiry (it was
+    revoked or expired early), so the cached one is not handed out again; a token another
+    caller refreshed meanwhile is."""
     connection = await by_id(ctx, connection_id)
     connection.ensure_usable()
-    cached = ctx.access_tokens.tokens.get(connection_id)
-    if _fresh(ctx, cached):
-        assert cached is not None
-        return connection, cached
+    before = ctx.access_tokens.tokens.get(connection_id)
+    if not force_refresh and _fresh(ctx, before):
+        assert before is not None
+        return connection, before
     async with ctx.access_tokens.lock(connection_id):
         cached = ctx.access_tokens.tokens.get(connection_id)
-        if _fresh(ctx, cached):
+        replaced = cached is not None and cached is not before
+        if _fresh(ctx, cached) and (not force_refresh or replaced):
             assert cached is not None
             return connection, cached
         connection = await by_id(ctx, connection_id)  # re-read: it may have changed meanwhile

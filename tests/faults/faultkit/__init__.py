@@ -1,0 +1,1 @@
+"""The fault suite's helpers: load, faults, checks, injection, figures."""
