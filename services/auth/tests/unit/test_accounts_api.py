@@ -117,3 +117,32 @@ async def test_health_and_openapi(unit_harness: Harness) -> None:
     spec = (await unit_harness.client.get("/openapi.json")).json()
     assert "/v1/calendar-connections/{provider}/authorize" in spec["paths"]
     assert "/internal/v1/calendar-connections/{connection_id}/access-token" in spec["paths"]
+
+
+async def _sign_in_pair(h: Harness) -> dict[str, str]:
+    response = await h.client.post(
+        "/auth/v1/sign-in", json={"tenant_id": "acme", "email": "alice@example.com", "password": PASSWORD}
+    )
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+async def _refresh(h: Harness, token: str) -> int:
+    return (await h.client.post("/auth/v1/refresh", json={"refresh_token": token})).status_code
+
+
+async def test_reusing_a_refresh_token_revokes_its_family(unit_harness: Harness) -> None:
+    """RFC 9700 §4.14: a used refresh token presented again (a stolen copy) revokes every token
+    rotated from the same sign-in, the legitimate holder's latest one included."""
+    h = unit_harness
+    await h.employee("acme", "alice@example.com")
+    first = (await _sign_in_pair(h))["refresh_token"]
+    second = (await h.client.post("/auth/v1/refresh", json={"refresh_token": first})).json()
+    third = (await h.client.post("/auth/v1/refresh", json={"refresh_token": second["refresh_token"]})).json()
+    other_sign_in = (await _sign_in_pair(h))["refresh_token"]
+
+    assert await _refresh(h, first) == 401  # the reuse
+    assert await _refresh(h, third["refresh_token"]) == 401  # the newest of that family is dead
+    assert await _refresh(h, other_sign_in) == 200  # another sign-in's family is untouched
+    again = await _sign_in_pair(h)  # signing in again starts a new, working family
+    assert await _refresh(h, again["refresh_token"]) == 200
