@@ -17,7 +17,7 @@ from auth_service.adapters.signing import SigningKey
 from auth_service.api import connections, employees, internal, public, reception
 from auth_service.api.deps import problem_of, refusal_headers
 from auth_service.domain.errors import AuthServiceError
-from auth_service.service_layer.context import Clock, ServiceContext, utc_now
+from auth_service.service_layer.context import Clock, ServiceContext, SignInThrottle, utc_now
 from auth_service.service_layer.throttle import FailureThrottle
 from auth_service.settings import Settings
 from visitor_common.events import Provider
@@ -44,6 +44,20 @@ def _cipher(settings: Settings) -> TokenCipher:
         return TokenCipher.ephemeral()
     keys = {kid: key.get_secret_value() for kid, key in settings.token_encryption_keys.items()}
     return TokenCipher.from_config(keys, settings.token_encryption_active_kid)
+
+
+def sign_in_throttle_of(settings: Settings) -> SignInThrottle:
+    def throttle(max_failures: int) -> FailureThrottle:
+        return FailureThrottle(
+            max_failures=max_failures,
+            base_lockout=settings.sign_in_lockout_seconds,
+            max_lockout=settings.sign_in_max_lockout_seconds,
+        )
+
+    return SignInThrottle(
+        accounts=throttle(settings.sign_in_max_failures_per_account),
+        addresses=throttle(settings.sign_in_max_failures_per_address),
+    )
 
 
 def default_providers(settings: Settings) -> dict[Provider, ProviderClient]:
@@ -79,6 +93,7 @@ def create_app(
             base_lockout=settings.reception_lockout_seconds,
             max_lockout=settings.reception_max_lockout_seconds,
         ),
+        sign_in_throttle=sign_in_throttle_of(settings),
     )
     verifier = JwtVerifier(
         JwksSource(static=signing_key.jwks()), issuer=settings.jwt_issuer, audience=settings.jwt_audience

@@ -57,6 +57,18 @@ class Settings(ServiceSettings):
         30.0, gt=0, description="First lockout after too many failures; doubles with each further one."
     )
     reception_max_lockout_seconds: float = Field(900.0, gt=0, description="Longest lockout.")
+    sign_in_max_failures_per_account: int = Field(
+        5,
+        ge=1,
+        description="Failed sign-ins for one tenant + e-mail (registered or not) before a lockout.",
+    )
+    sign_in_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins from one client address before a lockout."
+    )
+    sign_in_lockout_seconds: float = Field(
+        30.0, gt=0, description="First sign-in lockout; doubles with each further failure."
+    )
+    sign_in_max_lockout_seconds: float = Field(900.0, gt=0, description="Longest sign-in lockout.")
     operator_key: SecretStr | None = Field(
         None, description="Value of X-Operator-Key for /operator routes; the routes refuse when unset."
     )

@@ -133,11 +133,23 @@ async def _issue_pair(ctx: ServiceContext, employee: Employee, *, family: str | 
     )
 
 
-async def sign_in(ctx: ServiceContext, *, tenant_id: str, email: str, password: str) -> TokenPair:
-    employee = await ctx.repos.employees.by_email(tenant_id, normalize_email(email))
+async def sign_in(
+    ctx: ServiceContext, *, tenant_id: str, email: str, password: str, address: str
+) -> TokenPair:
+    """Failures are throttled per account and per client address. The account key is what was
+    typed, registered or not, and a lockout refuses before anything is looked up: an unknown
+    account gets the same answers after the same number of tries, so neither reveals who exists."""
+    email_key = normalize_email(email)
+    account = f"{tenant_id}\x00{email_key}"
+    wait = ctx.sign_in_throttle.retry_after(account, address)
+    if wait:
+        raise errors.too_many_attempts(wait)
+    employee = await ctx.repos.employees.by_email(tenant_id, email_key)
     # Verify even for an unknown e-mail, so timing does not reveal who is registered.
     if not verify_password(employee.password_hash if employee else None, password) or employee is None:
+        ctx.sign_in_throttle.failed(account, address)
         raise errors.invalid_credentials()
+    ctx.sign_in_throttle.succeeded(account)
     return await _issue_pair(ctx, employee)
 
 

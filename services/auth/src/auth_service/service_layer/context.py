@@ -47,6 +47,25 @@ class AccessTokenCache:
 
 
 @dataclass
+class SignInThrottle:
+    """Sign-in failures counted per account (tenant + e-mail key, whether registered or not) and
+    per client address, each with its own allowance (many people may share one address)."""
+
+    accounts: FailureThrottle = field(default_factory=FailureThrottle)
+    addresses: FailureThrottle = field(default_factory=lambda: FailureThrottle(max_failures=20))
+
+    def retry_after(self, account: str, address: str) -> int:
+        return max(self.accounts.retry_after([account]), self.addresses.retry_after([address]))
+
+    def failed(self, account: str, address: str) -> None:
+        self.accounts.failed([account])
+        self.addresses.failed([address])
+
+    def succeeded(self, account: str) -> None:
+        self.accounts.succeeded(account)
+
+
+@dataclass
 class ServiceContext:
     settings: Settings
     repos: Repositories
@@ -57,6 +76,7 @@ class ServiceContext:
     clock: Clock = utc_now
     access_tokens: AccessTokenCache = field(default_factory=AccessTokenCache)
     reception_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
 
     @property
     def source(self) -> str:
