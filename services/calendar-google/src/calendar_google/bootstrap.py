@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from calendar_google.adapters.google_api import GoogleCalendarProvider
 from calendar_google.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_google.settings import Settings
+from calendar_sync.adapters.ratelimit import SourceRateLimit
 from calendar_sync.adapters.service import Connector, build_connector, connector_app, provider_http_client
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore
@@ -47,5 +48,7 @@ def create_app(
         build(settings, store=store),
         title="calendar-google",
         description="Google Calendar connector: rooms, availability and push notifications.",
-        notifications=notifications_router,
+        notifications=lambda monitor: notifications_router(
+            monitor, SourceRateLimit(settings.notification_rate_limit_per_minute)
+        ),
     )

@@ -17,6 +17,12 @@ class Settings(ConnectorSettings):
     service_name: str = "calendar-google"
     http_port: int = Field(8003, description="HTTP port of the connector.")
     consumer_group: str = Field("calendar-google", description="Kafka consumer group of the connector.")
+    notification_rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Requests to the public notification endpoint per client address per minute "
+        "(then 429 with Retry-After; in-process, per replica); 0: unlimited.",
+    )
     service_client_id: str = Field("calendar-google", description="Service credential for the auth service.")
     provider_timeout_seconds: float = Field(15.0, gt=0, description="Timeout of one Google API request.")
 

@@ -19,6 +19,7 @@ from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_outlook.settings import Settings
+from calendar_sync.adapters.ratelimit import SourceRateLimit
 from calendar_sync.adapters.service import Connector, build_connector, connector_app, provider_http_client
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore
@@ -49,5 +50,7 @@ def create_app(
         build(settings, store=store),
         title="calendar-outlook",
         description="Microsoft Graph sync, getSchedule availability, room lists and drift detection.",
-        notifications=notifications_router,
+        notifications=lambda monitor: notifications_router(
+            monitor, SourceRateLimit(settings.notification_rate_limit_per_minute)
+        ),
     )

@@ -20,6 +20,12 @@ class Settings(ConnectorSettings):
     http_port: int = Field(8004, description="HTTP port of the connector.")
     consumer_group: str = Field("calendar-outlook", description="Kafka consumer group of the connector.")
     consumer_max_workers: int = Field(8, ge=1, le=64, description="Records handled concurrently.")
+    notification_rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Requests to the public notification endpoint per client address per minute "
+        "(then 429 with Retry-After; in-process, per replica); 0: unlimited.",
+    )
     service_client_id: str = Field("calendar-outlook", description="Service credential for the auth service.")
     provider_timeout_seconds: float = Field(20.0, gt=0, description="Timeout of one Graph request.")
     retry_max_delay_seconds: float = Field(5.0, gt=0, description="Backoff ceiling.")
