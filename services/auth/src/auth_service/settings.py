@@ -84,6 +84,18 @@ class Settings(ServiceSettings):
     access_token_refresh_margin_seconds: int = Field(
         120, ge=0, description="A cached provider access token is renewed this long before it expires."
     )
+    google_connector_url: str | None = Field(
+        None, description="Base URL of the Google connector; unlinking asks it to release the holds first."
+    )
+    outlook_connector_url: str | None = Field(
+        None, description="Base URL of the Outlook connector; unlinking asks it to release the holds first."
+    )
+    hold_release_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How long an unlink waits for the connector to release the connection's holds "
+        "before it revokes the grant anyway.",
+    )
     provider_timeout_seconds: float = Field(10.0, gt=0)
     provider_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust.")
 

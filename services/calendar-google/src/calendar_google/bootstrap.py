@@ -16,10 +16,12 @@ from fastapi import FastAPI
 from calendar_google.adapters.google_api import GoogleCalendarProvider
 from calendar_google.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_google.settings import Settings
+from calendar_sync.adapters.holds import holds_router
 from calendar_sync.adapters.ratelimit import SourceRateLimit
 from calendar_sync.adapters.service import Connector, build_connector, connector_app, provider_http_client
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore
+from visitor_common.web import principal_dependency
 
 
 def build(settings: Settings, *, store: DocumentStore | None = None) -> Connector:
@@ -44,11 +46,15 @@ def create_app(
     settings: Settings | None = None, *, store: DocumentStore | None = None, **overrides: Any
 ) -> FastAPI:
     settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
-    return connector_app(
-        build(settings, store=store),
+    connector = build(settings, store=store)
+    app = connector_app(
+        connector,
         title="calendar-google",
         description="Google Calendar connector: rooms, availability and push notifications.",
         notifications=lambda monitor: notifications_router(
             monitor, SourceRateLimit(settings.notification_rate_limit_per_minute)
         ),
     )
+    # The auth service asks for the holds to be released before it revokes a grant (0011).
+    app.include_router(holds_router(connector.engine, principal_dependency(lambda: connector.verifier)))
+    return app

@@ -19,10 +19,12 @@ from calendar_outlook.adapters.graph.limiter import MailboxLimiter
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_outlook.settings import Settings
+from calendar_sync.adapters.holds import holds_router
 from calendar_sync.adapters.ratelimit import SourceRateLimit
 from calendar_sync.adapters.service import Connector, build_connector, connector_app, provider_http_client
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore
+from visitor_common.web import principal_dependency
 
 
 def build(settings: Settings, *, store: DocumentStore | None = None) -> Connector:
@@ -46,11 +48,15 @@ def create_app(
     settings: Settings | None = None, *, store: DocumentStore | None = None, **overrides: Any
 ) -> FastAPI:
     settings = settings.model_copy(update=overrides) if settings else Settings(**overrides)
-    return connector_app(
-        build(settings, store=store),
+    connector = build(settings, store=store)
+    app = connector_app(
+        connector,
         title="calendar-outlook",
         description="Microsoft Graph sync, getSchedule availability, room lists and drift detection.",
         notifications=lambda monitor: notifications_router(
             monitor, SourceRateLimit(settings.notification_rate_limit_per_minute)
         ),
     )
+    # The auth service asks for the holds to be released before it revokes a grant (0011).
+    app.include_router(holds_router(connector.engine, principal_dependency(lambda: connector.verifier)))
+    return app

@@ -160,6 +160,12 @@ class ConnectionsOut(BaseModel):
 class UnlinkOut(BaseModel):
     connection: ConnectionOut
     revoked_at_provider: bool
+    holds_released: int | None = Field(
+        None,
+        description="Tentative holds the connector deleted before the grant was revoked; null when "
+        "the connector could not be asked (the holds then stay on the calendar).",
+    )
+    holds_not_released: int = Field(0, description="Holds the connector could not delete.")
 
 
 class RoomPreferenceIn(_In):

@@ -220,3 +220,15 @@ def service_token(
     }
     token = ctx.signing_key.sign(claims, now=utc_now(), ttl=timedelta(seconds=ttl))
     return ServiceToken(access_token=token, expires_in=ttl, scope=scope)
+
+
+def own_service_token(ctx: ServiceContext, scope: str) -> str:
+    """A short-lived service token the auth service signs for its own calls to other services."""
+    claims = {
+        "iss": ctx.settings.jwt_issuer,
+        "aud": ctx.settings.jwt_audience,
+        "sub": ctx.settings.service_name,
+        "typ": PrincipalKind.SERVICE.value,
+        "scope": scope,
+    }
+    return ctx.signing_key.sign(claims, now=utc_now(), ttl=timedelta(seconds=60))
