@@ -132,3 +132,50 @@ async def test_availability_per_slot_in_batches(
         "r2@example.com": False,
     }
     assert provider.count("free_busy") == 2  # 4 calendars, batches of 2
+
+
+async def test_a_room_that_does_not_validate_is_left_out_and_reported(
+    setup: tuple[FakeCalendarProvider, Lookup, httpx.AsyncClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    provider, lookup, client = setup
+    # What a provider mapping hands over from the tenant's directory, unjudged.
+    provider.rooms.append(Room.model_construct(email="Room 4 (no address)", name="R4", group_id="b1"))
+    provider.rooms.append(
+        Room.model_construct(email="r5@example.com", name="R5", group_id="b1", capacity="lots")
+    )
+    provider.rooms.append(Room.model_construct(email="\x1b[2Jbad", name="R6", group_id="b2"))
+    lookup.room_group_id = "b1"
+    with caplog.at_level("WARNING"):
+        response = await client.get("/v1/rooms", headers={"x-employee": "e1"})
+        await client.get("/v1/rooms", headers={"x-employee": "e1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["email"] for r in body["rooms"]] == ["r1@example.com", "r2@example.com"]
+    warned = {w["entry"]: w for w in body["warnings"]}
+    assert set(warned) == {"Room 4 (no address)", "r5@example.com"}  # b2's bad room is not b1's business
+    assert warned["Room 4 (no address)"]["code"] == "room_skipped"
+    assert "email" in warned["Room 4 (no address)"]["reason"]
+    assert "capacity" in warned["r5@example.com"]["reason"]
+    lines = [r for r in caplog.records if r.getMessage() == "directory entries left out of the room list"]
+    assert len(lines) == 1 and lines[0].__dict__["skipped"] == 3  # one line per directory load
+
+    lookup.room_group_id = "b2"
+    body = (await client.get("/v1/rooms", headers={"x-employee": "e1"})).json()
+    assert [w["entry"] for w in body["warnings"]] == ["\ufffd[2Jbad"]  # control characters not echoed
+
+
+async def test_any_free_room_says_which_rooms_it_could_not_consider(
+    setup: tuple[FakeCalendarProvider, Lookup, httpx.AsyncClient],
+) -> None:
+    provider, lookup, client = setup
+    provider.rooms.append(Room.model_construct(email="not-an-address", name="R4", group_id="b1"))
+    lookup.room_group_id = "b1"
+    query = {
+        "slots": [{"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()}],
+        "include_preferred_rooms": True,
+    }
+    response = await client.post("/v1/availability", json=query, headers={"x-employee": "e1"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["email"] for r in body["slots"][0]["rooms"]] == ["r1@example.com", "r2@example.com"]
+    assert [w["entry"] for w in body["warnings"]] == ["not-an-address"]

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from auth_service.adapters.connectors import HttpHoldReleaser
 from auth_service.adapters.crypto import TokenCipher
 from auth_service.adapters.google import GoogleClient
 from auth_service.adapters.microsoft import MicrosoftClient
@@ -17,9 +18,11 @@ from auth_service.adapters.signing import SigningKey
 from auth_service.api import connections, employees, internal, public, reception
 from auth_service.api.deps import problem_of, refusal_headers
 from auth_service.domain.errors import AuthServiceError
-from auth_service.service_layer.context import Clock, ServiceContext, utc_now
+from auth_service.service_layer import accounts
+from auth_service.service_layer.context import Clock, ServiceContext, SignInThrottle, utc_now
 from auth_service.service_layer.throttle import FailureThrottle
 from auth_service.settings import Settings
+from visitor_common.contracts.connections import RELEASE_HOLDS_SCOPE
 from visitor_common.events import Provider
 from visitor_common.messaging import outbox_publisher
 from visitor_common.outbox import Publisher
@@ -44,6 +47,20 @@ def _cipher(settings: Settings) -> TokenCipher:
         return TokenCipher.ephemeral()
     keys = {kid: key.get_secret_value() for kid, key in settings.token_encryption_keys.items()}
     return TokenCipher.from_config(keys, settings.token_encryption_active_kid)
+
+
+def sign_in_throttle_of(settings: Settings) -> SignInThrottle:
+    def throttle(max_failures: int) -> FailureThrottle:
+        return FailureThrottle(
+            max_failures=max_failures,
+            base_lockout=settings.sign_in_lockout_seconds,
+            max_lockout=settings.sign_in_max_lockout_seconds,
+        )
+
+    return SignInThrottle(
+        accounts=throttle(settings.sign_in_max_failures_per_account),
+        addresses=throttle(settings.sign_in_max_failures_per_address),
+    )
 
 
 def default_providers(settings: Settings) -> dict[Provider, ProviderClient]:
@@ -79,6 +96,7 @@ def create_app(
             base_lockout=settings.reception_lockout_seconds,
             max_lockout=settings.reception_max_lockout_seconds,
         ),
+        sign_in_throttle=sign_in_throttle_of(settings),
     )
     verifier = JwtVerifier(
         JwksSource(static=signing_key.jwks()), issuer=settings.jwt_issuer, audience=settings.jwt_audience
@@ -91,6 +109,16 @@ def create_app(
         needs_broker=publish is None,
     )
     context.notify_outbox = relay.notify
+    holds = HttpHoldReleaser(
+        {
+            Provider.GOOGLE: settings.google_connector_url or "",
+            Provider.OUTLOOK: settings.outlook_connector_url or "",
+        },
+        lambda: accounts.own_service_token(context, RELEASE_HOLDS_SCOPE),
+        timeout=settings.hold_release_timeout_seconds,
+    )
+    context.holds = holds
+    runtime.on_close(holds.aclose)
 
     app = FastAPI(
         title="Auth service",

@@ -57,6 +57,18 @@ class Settings(ServiceSettings):
         30.0, gt=0, description="First lockout after too many failures; doubles with each further one."
     )
     reception_max_lockout_seconds: float = Field(900.0, gt=0, description="Longest lockout.")
+    sign_in_max_failures_per_account: int = Field(
+        5,
+        ge=1,
+        description="Failed sign-ins for one tenant + e-mail (registered or not) before a lockout.",
+    )
+    sign_in_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed sign-ins from one client address before a lockout."
+    )
+    sign_in_lockout_seconds: float = Field(
+        30.0, gt=0, description="First sign-in lockout; doubles with each further failure."
+    )
+    sign_in_max_lockout_seconds: float = Field(900.0, gt=0, description="Longest sign-in lockout.")
     operator_key: SecretStr | None = Field(
         None, description="Value of X-Operator-Key for /operator routes; the routes refuse when unset."
     )
@@ -71,6 +83,18 @@ class Settings(ServiceSettings):
     link_state_ttl_seconds: int = Field(600, ge=30)
     access_token_refresh_margin_seconds: int = Field(
         120, ge=0, description="A cached provider access token is renewed this long before it expires."
+    )
+    google_connector_url: str | None = Field(
+        None, description="Base URL of the Google connector; unlinking asks it to release the holds first."
+    )
+    outlook_connector_url: str | None = Field(
+        None, description="Base URL of the Outlook connector; unlinking asks it to release the holds first."
+    )
+    hold_release_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="How long an unlink waits for the connector to release the connection's holds "
+        "before it revokes the grant anyway.",
     )
     provider_timeout_seconds: float = Field(10.0, gt=0)
     provider_ca_file: str | None = Field(None, description="Extra CA certificate (PEM) to trust.")

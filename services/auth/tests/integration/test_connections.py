@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import httpx
 from auth_testkit import Harness, bearer
+
+from auth_service.adapters.connectors import HttpHoldReleaser
+from auth_service.service_layer import accounts
+from visitor_common.contracts.connections import RELEASE_HOLDS_SCOPE
+from visitor_common.events import Provider
 
 
 async def _current(h: Harness, token: str) -> dict[str, object]:
@@ -109,3 +115,62 @@ async def test_room_preference_needs_a_connection_and_a_value(harness: Harness) 
     empty = await harness.client.put(url, headers=bearer(token), json={"room_group_id": ""})
     assert empty.status_code == 422
     assert empty.json()["code"] == "validation_failed"
+
+
+async def test_unlink_asks_the_connector_to_release_the_holds_before_revoking(harness: Harness) -> None:
+    """Decision 0011: the connector is asked first, and at that moment the grant still works
+    (it needs an access token to delete the holds); only then is the grant revoked."""
+    assert harness.emus is not None
+    _, token = await harness.employee("acme", "alice@example.com")
+    await harness.link("google", token, "alice@example.com")
+    connection_id = (await _current(harness, token))["connection_id"]
+    svc = await harness.service_token()
+    seen: list[tuple[str, set[str], int, bool]] = []
+
+    async def connector(request: httpx.Request) -> httpx.Response:
+        principal = await harness.app.state.verifier.verify(request.headers["authorization"].split()[1])
+        grant = await harness.client.post(
+            f"/internal/v1/calendar-connections/{connection_id}/access-token", headers=bearer(svc)
+        )
+        revoked = any(g["revoked"] for g in harness.emus.google_control.state()["grants"].values())
+        seen.append((request.url.path, set(principal.scopes), grant.status_code, revoked))
+        return httpx.Response(200, json={"connection_id": connection_id, "released": 2, "failed": 1})
+
+    harness.context.holds = HttpHoldReleaser(
+        {Provider.GOOGLE: "http://calendar-google.test"},
+        lambda: accounts.own_service_token(harness.context, RELEASE_HOLDS_SCOPE),
+        timeout=5,
+        http=httpx.AsyncClient(transport=httpx.MockTransport(connector)),
+    )
+    response = await harness.client.delete("/v1/calendar-connections/current", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["holds_released"] == 2 and body["holds_not_released"] == 1
+    assert body["revoked_at_provider"] is True
+    assert seen == [
+        (
+            f"/internal/v1/calendar-connections/{connection_id}/release-holds",
+            {RELEASE_HOLDS_SCOPE},
+            200,
+            False,
+        )
+    ]
+
+
+async def test_unlink_goes_ahead_when_the_connector_does_not_answer(harness: Harness) -> None:
+    _, token = await harness.employee("acme", "alice@example.com")
+    await harness.link("google", token, "alice@example.com")
+
+    async def down(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    harness.context.holds = HttpHoldReleaser(
+        {Provider.GOOGLE: "http://calendar-google.test"},
+        lambda: "t",
+        timeout=5,
+        http=httpx.AsyncClient(transport=httpx.MockTransport(down)),
+    )
+    response = await harness.client.delete("/v1/calendar-connections/current", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    assert response.json()["holds_released"] is None
+    assert response.json()["connection"]["status"] == "unlinked"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
-from auth_testkit import Harness, bearer
+from auth_testkit import Harness, bearer, query_of
 
 from visitor_common.events import Provider
 
@@ -145,3 +145,36 @@ async def test_html_rendering_for_browsers(harness: Harness) -> None:
     replay = await harness.callback(location, accept="text/html")
     assert replay.status_code == 409
     assert "既に使用されています" in replay.text
+
+
+@pytest.mark.parametrize("error", ["server_error", "invalid_scope", "x" * 300, "<script>"])
+async def test_provider_error_on_the_callback_is_a_4xx_with_a_stable_code(
+    harness: Harness, error: str
+) -> None:
+    # A valid state with error=<anything> is the provider declining the request: never a 5xx.
+    _, token = await harness.employee("acme", "alice@example.com")
+    state = query_of(await harness.authorize("google", token))["state"]
+    response = await harness.client.get(
+        "/v1/calendar-connections/google/callback", params={"state": state, "error": error}
+    )
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == "link_refused"
+    assert body["provider_error"] == error
+    await _no_connection(harness, token)
+    html = await harness.client.get(
+        "/v1/calendar-connections/google/callback",
+        params={"state": query_of(await harness.authorize("google", token))["state"], "error": error},
+        headers={"accept": "text/html"},
+    )
+    assert html.status_code == 400 and "<script>" not in html.text
+
+
+async def test_access_denied_on_the_callback_is_link_cancelled(harness: Harness) -> None:
+    _, token = await harness.employee("acme", "alice@example.com")
+    state = query_of(await harness.authorize("google", token))["state"]
+    response = await harness.client.get(
+        "/v1/calendar-connections/google/callback", params={"state": state, "error": "access_denied"}
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "link_cancelled"

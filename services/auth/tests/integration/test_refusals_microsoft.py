@@ -126,3 +126,14 @@ async def test_admin_consent_by_a_non_administrator_is_explained(harness: Harnes
     assert response.json()["code"] == "admin_consent_not_granted"
     still = await harness.link("microsoft", token, "fabi@fabrikam.example")
     assert still.json()["code"] == "admin_consent_required"
+
+
+async def test_provider_error_on_the_callback_is_link_refused(harness: Harness) -> None:
+    _, token = await harness.employee("acme", "hana@contoso.example")
+    state = query_of(await harness.authorize("microsoft", token))["state"]
+    response = await harness.client.get(
+        "/v1/calendar-connections/microsoft/callback",
+        params={"state": state, "error": "temporarily_unavailable", "error_description": "AADSTS500011"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["code"] == "link_refused"

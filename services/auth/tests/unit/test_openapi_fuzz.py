@@ -46,7 +46,9 @@ def _build() -> tuple[Any, dict[str, str]]:
             admin_password=PASSWORD,
             tenant_id="acme",
         )
-        pair = await accounts.sign_in(context, tenant_id="acme", email="a@acme.example", password=PASSWORD)
+        pair = await accounts.sign_in(
+            context, tenant_id="acme", email="a@acme.example", password=PASSWORD, address="127.0.0.1"
+        )
         svc = accounts.service_token(
             context,
             grant_type="client_credentials",

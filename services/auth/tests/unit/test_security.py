@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from auth_testkit import Harness, bearer, link_fake
+from auth_testkit import OPERATOR_KEY, PASSWORD, Harness, bearer, link_fake
 
 from auth_service.adapters.signing import SigningKey
 
@@ -125,3 +125,57 @@ async def test_state_of_one_employee_links_only_that_employee(unit_harness: Harn
     assert (
         await unit_harness.client.get("/v1/calendar-connections/current", headers=bearer(alice))
     ).status_code == 404
+
+
+UNSAFE_TEXT = [
+    "Visit\r\nX-Injected: 1",
+    "a\x00b",
+    "\x1b[31mred",
+    "evil\u202etxt.exe",
+    "\u200b\u200b",
+    "\u3164",
+]
+
+
+@pytest.mark.parametrize("text", UNSAFE_TEXT)
+async def test_free_text_fields_refuse_unsafe_text_naming_the_field(unit_harness: Harness, text: str) -> None:
+    h = unit_harness
+    await h.create_tenant("acme", "admin@acme.example")
+    admin = bearer(await h.sign_in("acme", "admin@acme.example"))
+    tenant = {
+        "name": "Globex",
+        "admin_name": "G",
+        "admin_email": "g@globex.example",
+        "admin_password": PASSWORD,
+    }
+    cases = [
+        ("post", "/operator/v1/tenants", {**tenant, "name": text}, {"X-Operator-Key": OPERATOR_KEY}, "name"),
+        (
+            "post",
+            "/operator/v1/tenants",
+            {**tenant, "admin_name": text},
+            {"X-Operator-Key": OPERATOR_KEY},
+            "admin_name",
+        ),
+        ("post", "/v1/employees", {"name": text, "email": "x@acme.example"}, admin, "name"),
+        ("post", "/v1/reception-devices", {"name": text}, admin, "name"),
+    ]
+    device = await h.client.post("/v1/reception-devices", headers=admin, json={"name": "1F lobby"})
+    cases.append(
+        ("patch", f"/v1/reception-devices/{device.json()['device_id']}", {"name": text}, admin, "name")
+    )
+    for method, path, body, headers, field in cases:
+        response = await h.client.request(method, path, json=body, headers=headers)
+        assert response.status_code == 422, (path, field, response.text)
+        assert field in response.text
+
+
+async def test_free_text_is_normalized_to_nfc(unit_harness: Harness) -> None:
+    h = unit_harness
+    await h.create_tenant("acme", "admin@acme.example")
+    admin = bearer(await h.sign_in("acme", "admin@acme.example"))
+    response = await h.client.post(
+        "/v1/employees", headers=admin, json={"name": "Jose\u0301 עברית", "email": "j@acme.example"}
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["name"] == "Jos\u00e9 עברית"

@@ -95,3 +95,38 @@ async def test_another_tenants_token_sees_no_connection(harness: Any) -> None:
         forged = harness.auth.employee_token(harness.world.admin)[:-4] + "AAAA"
         response = await client.get("/v1/rooms", headers={"Authorization": f"Bearer {forged}"})
         assert response.status_code == 401
+
+
+async def test_a_directory_room_with_a_bad_address_is_left_out_and_reported(harness: Any) -> None:
+    """Issue row 4: one room whose address does not validate made /v1/rooms a 500 for the
+    whole tenant, and "any free room" silently degraded."""
+    building = f"bad-{harness.run_id}"
+    harness.control.add_building(
+        domain="example.com", buildingId=building, buildingName="Bad", floorNames=["1"]
+    )
+    harness.control.add_room(
+        domain="example.com", resourceName="Broken", buildingId=building, resourceEmail="broken room@@example"
+    )
+    harness.control.add_room(domain="example.com", resourceName="Fine", buildingId=building, floorName="1")
+    async with await client_for(harness) as client:
+        conn = harness.connection(harness.world.admin)
+        harness.auth.connections[conn].info.room_group_id = building
+        response = await client.get("/v1/rooms", headers=bearer(harness, harness.world.admin))
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [r["name"] for r in body["rooms"]] == ["Fine"]
+        assert [(w["code"], w["entry"]) for w in body["warnings"]] == [
+            ("room_skipped", "broken room@@example")
+        ]
+
+        start = harness.base + timedelta(days=1)
+        query = {
+            "slots": [{"start": start.isoformat(), "end": (start + timedelta(minutes=30)).isoformat()}],
+            "include_preferred_rooms": True,
+        }
+        answer = await client.post(
+            "/v1/availability", json=query, headers=bearer(harness, harness.world.admin)
+        )
+        assert answer.status_code == 200, answer.text
+        assert [r["email"] for r in answer.json()["slots"][0]["rooms"]] == [body["rooms"][0]["email"]]
+        assert [w["entry"] for w in answer.json()["warnings"]] == ["broken room@@example"]

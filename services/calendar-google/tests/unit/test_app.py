@@ -58,3 +58,25 @@ async def test_forged_notification_is_refused(app: Any) -> None:
         )
     assert response.status_code == 403 and response.json()["code"] == "notification_rejected"
     assert app.state.connector.monitor.forged_notifications == 1
+
+
+async def test_notifications_are_rate_limited_per_source_address() -> None:
+    app = create_app(
+        kafka_idempotent_producer=False,
+        public_base_url="https://connector.example",
+        notification_rate_limit_per_minute=3,
+    )
+    forged = {"X-Goog-Channel-ID": "nope", "X-Goog-Channel-Token": "nope"}
+
+    def client(address: str) -> httpx.AsyncClient:
+        transport = httpx.ASGITransport(app=app, client=(address, 4000))
+        return httpx.AsyncClient(transport=transport, base_url="http://t")
+
+    async with client("203.0.113.7") as attacker, client("198.51.100.1") as other:
+        for _ in range(3):
+            assert (await attacker.post("/notifications/google", headers=forged)).status_code == 403
+        limited = await attacker.post("/notifications/google", headers=forged)
+        assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert (await other.post("/notifications/google", headers=forged)).status_code == 403
+    assert app.state.connector.monitor.forged_notifications == 4  # the refused one cost nothing

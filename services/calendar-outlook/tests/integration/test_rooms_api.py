@@ -140,3 +140,31 @@ async def test_openapi_and_health(api: httpx.AsyncClient) -> None:
         spec["paths"]
     )
     assert (await api.get("/healthz")).json()["status"] == "ok"
+
+
+async def test_a_directory_room_with_a_bad_address_is_left_out_and_reported(
+    api: httpx.AsyncClient, fake_auth: Any, graph_emulator: Any, jwt_issuer: Any
+) -> None:
+    """Issue row 4: one room whose address does not validate made /v1/rooms a 500 for the
+    whole tenant, and "any free room" silently degraded."""
+    world = graph_emulator.world
+    graph_emulator.control.add_room(
+        "Room 9 (ask reception)", "Room 9", world.contoso_id, room_list=world.room_list
+    )
+    conn = fake_auth.link(world.host, tenant_id="t-bad-room")
+    fake_auth.connections[conn.connection_id].info.room_group_id = world.room_list
+    response = await api.get("/v1/rooms", headers=bearer(jwt_issuer, conn))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [r["email"] for r in body["rooms"]] == world.rooms
+    assert [(w["code"], w["entry"]) for w in body["warnings"]] == [("room_skipped", "room 9 (ask reception)")]
+
+    start = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0) + dt.timedelta(days=3)
+    query = {
+        "slots": [{"start": start.isoformat(), "end": (start + dt.timedelta(hours=1)).isoformat()}],
+        "include_preferred_rooms": True,
+    }
+    answer = await api.post("/v1/availability", json=query, headers=bearer(jwt_issuer, conn))
+    assert answer.status_code == 200, answer.text
+    assert sorted(r["email"] for r in answer.json()["slots"][0]["rooms"]) == sorted(world.rooms)
+    assert [w["entry"] for w in answer.json()["warnings"]] == ["room 9 (ask reception)"]

@@ -186,3 +186,56 @@ async def test_route_answers_validation_and_accepts_batches() -> None:
         assert accepted.status_code == 202
         assert (await client.post("/notifications/outlook", json={"value": "x"})).status_code == 400
     await monitor.stop()
+
+
+def _app(**overrides: Any) -> FastAPI:
+    from calendar_outlook.bootstrap import create_app
+
+    return create_app(kafka_idempotent_producer=False, public_base_url="https://c.example", **overrides)
+
+
+async def _until(condition: Any, timeout: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_batch_of_bogus_items_logs_one_summary_line(caplog: Any) -> None:
+    app = _app()
+    monitor = app.state.connector.monitor
+    items = [
+        {"subscriptionId": f"bogus-{i}", "clientState": "x", "changeType": "updated"} for i in range(1000)
+    ]
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 4000))
+    with caplog.at_level("INFO"):
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/notifications/outlook", json={"value": items})
+        assert response.status_code == 202
+        await _until(lambda: monitor.forged_notifications == 1000)
+        await _until(
+            lambda: any(r.getMessage() == "rejected Graph notification items" for r in caplog.records)
+        )
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [r.getMessage() for r in warnings] == ["rejected Graph notification items"]
+    summary = warnings[0]
+    assert summary.__dict__["rejected"] == 1000 and summary.__dict__["items"] == 1000
+    assert summary.__dict__["source"] == "203.0.113.7"
+
+
+async def test_notifications_are_rate_limited_per_source_address() -> None:
+    app = _app(notification_rate_limit_per_minute=2)
+
+    def client(address: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=(address, 4000)), base_url="http://t"
+        )
+
+    batch = {"value": [{"subscriptionId": "s", "clientState": "x"}]}
+    async with client("203.0.113.7") as attacker, client("198.51.100.1") as graph:
+        assert (await attacker.post("/notifications/outlook", json=batch)).status_code == 202
+        assert (await attacker.post("/notifications/outlook?validationToken=abc")).status_code == 200
+        limited = await attacker.post("/notifications/outlook", json=batch)
+        assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+        assert 1 <= int(limited.headers["retry-after"]) <= 60
+        assert (await graph.post("/notifications/outlook", json=batch)).status_code == 202

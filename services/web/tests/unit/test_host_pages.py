@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from web_testkit import PASSWORD, Browser, Fakes
 
 from web_service.adapters.api import ApiError
@@ -79,6 +80,22 @@ async def test_refusals_are_explained_on_the_callback_page(browser: Browser, fak
     )
     page = await browser.get("/v1/calendar-connections/microsoft/callback", params={"state": "s"})
     assert "javascript:" not in page.text
+
+
+@pytest.mark.parametrize(
+    ("code", "title"),
+    [("link_cancelled", "連携がキャンセルされました"), ("link_refused", "連携が許可されませんでした")],
+)
+async def test_provider_errors_on_the_callback_are_explained(
+    browser: Browser, fakes: Fakes, code: str, title: str
+) -> None:
+    # auth answers a provider error= on the callback with a 400 and one of these codes.
+    fakes.world.link_refusal = ApiError(400, code, detail="…")
+    page = await browser.get(
+        "/v1/calendar-connections/google/callback", params={"state": "s", "error": "server_error"}
+    )
+    assert page.status_code == 400
+    assert title in page.text
 
 
 async def test_new_appointment_prompts_for_rooms_previews_and_sends(browser: Browser, fakes: Fakes) -> None:

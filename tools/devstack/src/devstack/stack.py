@@ -362,6 +362,9 @@ class LocalStack:
                 "MICROSOFT_GRAPH_URL": f"{microsoft.base_url}/v1.0",
                 # the provider sends the browser back to the web pages, which forward to auth
                 "LINK_REDIRECT_BASE_URL": self.config.url(WEB),
+                # unlinking asks the connector to release the holds first (decision 0011)
+                "GOOGLE_CONNECTOR_URL": self.config.url("calendar-google"),
+                "OUTLOOK_CONNECTOR_URL": self.config.url("calendar-outlook"),
             }
         elif service == NOTIFICATIONS:
             specific = {

@@ -6,11 +6,18 @@ tenant and employee, never by a client-supplied id). Room groups and rooms are c
 tenant with a TTL. While the employee has not chosen a group (building / room list) and groups
 exist, ``/v1/rooms`` answers ``selection_required`` with the choices (R4/R5). A directory
 permission problem is a 403 problem with the provider's explanation, never a 5xx.
+
+Directory entries come from the tenant's administrators and are not ours to trust: the
+providers' mappings hand them over unjudged, and every room is validated here against the
+contract. One that does not validate (an address that is not an e-mail address, a capacity
+that is not a number…) is left out of the rooms — and so out of "any free room" — and reported: a warning
+in the answer (``warnings``) and one log line per directory load, never a 5xx.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -19,6 +26,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from fastapi import APIRouter, Depends
+from pydantic import ValidationError
 
 from calendar_sync.core.errors import (
     AuthServiceUnavailable,
@@ -37,6 +45,7 @@ from visitor_common.contracts.availability import (
     AvailabilityAnswer,
     AvailabilityQuery,
     BusyPeriod,
+    DirectoryWarning,
     Room,
     RoomAvailability,
     RoomDirectory,
@@ -47,6 +56,9 @@ from visitor_common.contracts.connections import ConnectionInfo
 from visitor_common.security.jwt import Principal
 from visitor_common.web import ProblemError, require_employee
 
+log = logging.getLogger(__name__)
+MAX_ENTRY_CHARS = 120
+
 
 class ConnectionLookup(TokenSource, Protocol):
     """``AuthTokenClient`` implements it."""
@@ -54,10 +66,18 @@ class ConnectionLookup(TokenSource, Protocol):
     async def connection_for_employee(self, tenant_id: str, employee_id: str) -> ConnectionInfo | None: ...
 
 
-@dataclass
-class _Cached:
+@dataclass(frozen=True)
+class Directory:
+    """A tenant's room groups and its rooms that validate, with the entries left out."""
+
     groups: list[RoomGroup]
     rooms: list[Room]
+    warnings: list[DirectoryWarning]
+
+
+@dataclass
+class _Cached:
+    directory: Directory
     expires: float
 
 
@@ -70,17 +90,56 @@ class DirectoryCache:
         self._entries: dict[str, _Cached] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
-    async def get(
-        self, tenant_id: str, load: Callable[[], Awaitable[tuple[list[RoomGroup], list[Room]]]]
-    ) -> tuple[list[RoomGroup], list[Room]]:
+    async def get(self, tenant_id: str, load: Callable[[], Awaitable[Directory]]) -> Directory:
         lock = self._locks.setdefault(tenant_id, asyncio.Lock())
         async with lock:
             cached = self._entries.get(tenant_id)
             if cached is not None and cached.expires > self._clock():
-                return cached.groups, cached.rooms
-            groups, rooms = await load()
-            self._entries[tenant_id] = _Cached(groups, rooms, self._clock() + self._ttl)
-            return groups, rooms
+                return cached.directory
+            directory = await load()
+            self._entries[tenant_id] = _Cached(directory, self._clock() + self._ttl)
+            return directory
+
+
+def _entry(value: object) -> str:
+    """An untrusted directory value, safe to echo: printable, truncated."""
+    text = "".join(c if c.isprintable() else "\ufffd" for c in str(value))
+    return text if len(text) <= MAX_ENTRY_CHARS else text[: MAX_ENTRY_CHARS - 1] + "…"
+
+
+def _reason(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "entry"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def validated_directory(tenant_id: str, groups: list[RoomGroup], rooms: list[Room]) -> Directory:
+    """Keep the rooms that validate against the contract; report the others."""
+    valid: list[Room] = []
+    warnings: list[DirectoryWarning] = []
+    for room in rooms:
+        raw = room.__dict__
+        try:
+            valid.append(Room.model_validate(raw))
+        except ValidationError as error:
+            entry = _entry(raw.get("email") or raw.get("name") or "?")
+            group = raw.get("group_id")
+            warnings.append(
+                DirectoryWarning(
+                    entry=entry, reason=_reason(error), group_id=_entry(group) if group is not None else None
+                )
+            )
+    if warnings:
+        log.warning(
+            "directory entries left out of the room list",
+            extra={
+                "tenant_id": tenant_id,
+                "skipped": len(warnings),
+                "entries": [w.entry for w in warnings[:10]],
+                "reasons": sorted({w.reason for w in warnings})[:5],
+            },
+        )
+    return Directory(groups, valid, warnings)
 
 
 def availability_router(
@@ -128,28 +187,29 @@ def availability_router(
         )
         return _EmployeeSession(info, session)
 
-    async def load_directory(s: _EmployeeSession) -> tuple[list[RoomGroup], list[Room]]:
-        async def load() -> tuple[list[RoomGroup], list[Room]]:
+    async def load_directory(s: _EmployeeSession) -> Directory:
+        async def load() -> Directory:
             groups = await s.session.call(provider.list_room_groups, "list room groups")
             rooms = await s.session.call(lambda a: provider.list_rooms(a, None), "list rooms")
-            return groups, rooms
+            return validated_directory(s.info.tenant_id, groups, rooms)
 
-        return await _guard(directory.get(s.info.tenant_id, load))
+        found: Directory = await _guard(directory.get(s.info.tenant_id, load))
+        return found
 
     @router.get("/rooms", response_model=RoomDirectory, summary="Rooms the employee can book")
     async def rooms(s: _EmployeeSession = Depends(employee_session)) -> RoomDirectory:
-        groups, all_rooms = await load_directory(s)
-        return _directory(provider, s.info.room_group_id, groups, all_rooms)
+        return _directory(provider, s.info.room_group_id, await load_directory(s))
 
     @router.post("/availability", response_model=AvailabilityAnswer, summary="Free/busy per slot")
     async def availability(
         query: AvailabilityQuery, s: _EmployeeSession = Depends(employee_session)
     ) -> AvailabilityAnswer:
         room_emails = [str(e).lower() for e in query.room_emails]
+        warnings: list[DirectoryWarning] = []
         if query.include_preferred_rooms:
-            groups, all_rooms = await load_directory(s)
-            chosen = _directory(provider, s.info.room_group_id, groups, all_rooms)
+            chosen = _directory(provider, s.info.room_group_id, await load_directory(s))
             room_emails += [str(r.email).lower() for r in chosen.rooms]
+            warnings = chosen.warnings  # "any free room" says which rooms it could not consider
         room_emails = list(dict.fromkeys(room_emails))
         host = str(s.info.account_email).lower()
         start = min(slot.start for slot in query.slots)
@@ -158,6 +218,7 @@ def availability_router(
         return AvailabilityAnswer(
             provider=provider.provider,
             slots=[_slot_answer(slot.start, slot.end, host, room_emails, busy) for slot in query.slots],
+            warnings=warnings,
         )
 
     return router
@@ -169,15 +230,22 @@ class _EmployeeSession:
     session: ProviderSession
 
 
-def _directory(
-    provider: CalendarProvider, group_id: str | None, groups: list[RoomGroup], rooms: list[Room]
-) -> RoomDirectory:
+def _directory(provider: CalendarProvider, group_id: str | None, found: Directory) -> RoomDirectory:
+    groups = found.groups
     selected = next((g for g in groups if g.id == group_id), None)
     if groups and selected is None:
-        return RoomDirectory(provider=provider.provider, selection_required=True, choices=groups)
-    chosen = [r for r in rooms if selected is None or r.group_id == selected.id]
+        return RoomDirectory(
+            provider=provider.provider, selection_required=True, choices=groups, warnings=found.warnings
+        )
+    chosen = [r for r in found.rooms if selected is None or r.group_id == selected.id]
+    warnings = [w for w in found.warnings if selected is None or w.group_id in (None, selected.id)]
     return RoomDirectory(
-        provider=provider.provider, selection_required=False, choices=groups, selected=selected, rooms=chosen
+        provider=provider.provider,
+        selection_required=False,
+        choices=groups,
+        selected=selected,
+        rooms=chosen,
+        warnings=warnings,
     )
 
 

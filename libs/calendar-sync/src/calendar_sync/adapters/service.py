@@ -23,7 +23,9 @@ from calendar_sync.adapters.connections import (
     register_connection_events,
     watch_bound_connection,
 )
+from calendar_sync.adapters.holds import holds_router
 from calendar_sync.adapters.kafka import broker_sinks, register_consumer
+from calendar_sync.adapters.ratelimit import SourceRateLimit
 from calendar_sync.adapters.router import DirectoryCache, availability_router
 from calendar_sync.core.provider import CalendarProvider
 from calendar_sync.engine.consumer import SyncConsumer
@@ -176,7 +178,7 @@ def connector_app(
     *,
     title: str,
     description: str,
-    notifications: Callable[[DriftMonitor], APIRouter],
+    notifications: Callable[[DriftMonitor, SourceRateLimit], APIRouter],
 ) -> FastAPI:
     """The connector's HTTP app: health, rooms / availability, and its notification route."""
     app = FastAPI(title=title, version="1.0.0", description=description, lifespan=connector.runtime.lifespan)
@@ -192,7 +194,13 @@ def connector_app(
             cache=DirectoryCache(connector.settings.directory_cache_seconds),
         )
     )
-    app.include_router(notifications(connector.monitor))
+    app.include_router(
+        notifications(
+            connector.monitor, SourceRateLimit(connector.settings.notification_rate_limit_per_minute)
+        )
+    )
+    # The auth service asks for the holds to be released before it revokes a grant (0011).
+    app.include_router(holds_router(connector.engine, current_principal))
     return app
 
 
@@ -205,7 +213,7 @@ class ConnectorAppSpec(Generic[S]):
     build: Callable[..., Connector]
     title: str
     description: str
-    notifications: Callable[[DriftMonitor], APIRouter]
+    notifications: Callable[[DriftMonitor, SourceRateLimit], APIRouter]
 
     def create_app(
         self, settings: S | None = None, *, store: DocumentStore | None = None, **overrides: Any

@@ -318,9 +318,12 @@ class DriftMonitor:
 
     # ------------------------------------------------------------ notifications
 
-    async def handle_notification(self, channel_id: str, token: str, notice: Notice = Notice.CHANGED) -> bool:
+    async def handle_notification(
+        self, channel_id: str, token: str, notice: Notice = Notice.CHANGED, *, log_rejection: bool = True
+    ) -> bool:
         """True when the notification is genuine, then act on ``notice``. A forged one (unknown
-        channel, inactive connection, wrong token) is counted and changes nothing."""
+        channel, inactive connection, wrong token) is counted and changes nothing; a caller
+        handling a batch passes ``log_rejection=False`` and logs one summary line instead."""
         current = await self.connections.by_channel(channel_id) if channel_id else None
         expected = current.channel_token if current is not None else None
         if (
@@ -330,7 +333,8 @@ class DriftMonitor:
             or not hmac.compare_digest(expected.encode(), token.encode())
         ):
             self.forged_notifications += 1
-            log.warning("rejected a push notification", extra={"channel_id": channel_id[:64]})
+            if log_rejection:
+                log.warning("rejected a push notification", extra={"channel_id": channel_id[:64]})
             return False
         self.notifications += 1
         connection_id = current.connection_id

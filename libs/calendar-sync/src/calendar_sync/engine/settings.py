@@ -59,6 +59,12 @@ class ConnectorSettings(ServiceSettings):
     redelivery_base_seconds: float = Field(2.0, gt=0, description="First retry-topic delay (doubles).")
     redelivery_max_seconds: float = Field(60.0, gt=0, description="Ceiling of the retry-topic delay.")
 
+    notification_rate_limit_per_minute: int = Field(
+        600,
+        ge=0,
+        description="Requests to the public notification endpoint per client address per minute "
+        "(then 429 with Retry-After; in-process, per replica); 0: unlimited.",
+    )
     directory_cache_seconds: float = Field(300.0, ge=0, description="TTL of cached room groups and rooms.")
 
     public_base_url: str | None = Field(

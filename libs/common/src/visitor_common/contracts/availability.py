@@ -41,6 +41,16 @@ class Room(BaseModel):
     floor: str | None = None
 
 
+class DirectoryWarning(BaseModel):
+    """A directory entry left out because it does not validate (say, a room whose address is
+    not an e-mail address): reported, never a 5xx, and never offered as a room."""
+
+    code: str = Field("room_skipped", description="Stable code of the problem.")
+    entry: str = Field(description="The entry's address (or name) as the directory has it, truncated.")
+    reason: str
+    group_id: str | None = Field(None, description="The building / room list the entry belongs to.")
+
+
 class RoomDirectory(BaseModel):
     """Rooms the employee can book. While ``selection_required`` is true the employee must pick
     one of ``choices`` first (R4/R5) and ``rooms`` is empty."""
@@ -50,6 +60,9 @@ class RoomDirectory(BaseModel):
     choices: list[RoomGroup] = Field(default_factory=list)
     selected: RoomGroup | None = None
     rooms: list[Room] = Field(default_factory=list)
+    warnings: list[DirectoryWarning] = Field(
+        default_factory=list, description="Directory entries left out of ``rooms`` and why."
+    )
 
 
 class TimeSlot(BaseModel):
@@ -103,3 +116,7 @@ class SlotAvailability(BaseModel):
 class AvailabilityAnswer(BaseModel):
     provider: Provider
     slots: list[SlotAvailability]
+    warnings: list[DirectoryWarning] = Field(
+        default_factory=list,
+        description="With include_preferred_rooms: directory entries that were not checked and why.",
+    )

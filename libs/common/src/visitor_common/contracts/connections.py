@@ -8,6 +8,8 @@ Routes:
 - ``GET  /internal/v1/calendar-connections/{connection_id}`` → :class:`ConnectionInfo`
 - ``POST /internal/v1/calendar-connections/{connection_id}/access-token`` → :class:`AccessTokenGrant`
   (409 ``reauth_required`` / ``connection_inactive`` with a human message)
+
+and one route of each connector, at the end of this module (``HoldsReleased``).
 """
 
 from __future__ import annotations
@@ -43,3 +45,16 @@ class AccessTokenGrant(BaseModel):
     provider: Provider
     access_token: str
     expires_at: datetime
+
+
+# --- connectors' internal API, called by the auth service when an employee unlinks -------------
+# ``POST /internal/v1/calendar-connections/{connection_id}/release-holds`` (service token with
+# scope RELEASE_HOLDS_SCOPE) → :class:`HoldsReleased`: the connector deletes the tentative holds
+# it wrote for that connection while the grant still works (decision 0011).
+RELEASE_HOLDS_SCOPE = "calendar.holds.release"
+
+
+class HoldsReleased(BaseModel):
+    connection_id: str
+    released: int
+    failed: int = 0

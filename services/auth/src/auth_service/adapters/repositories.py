@@ -188,7 +188,7 @@ class Repositories:
             lookup=["employee_id"],
         )
         await self.link_states.collection.ensure_indexes([], lookup=["expires_at"])
-        await self.refresh_sessions.collection.ensure_indexes([], lookup=["employee_id"])
+        await self.refresh_sessions.collection.ensure_indexes([], lookup=["employee_id", "family_id"])
         await self.reception_devices.collection.ensure_indexes(
             [UniqueIndex(DEVICE_CLIENT_ID_INDEX, ("client_id",))], lookup=["tenant_id"]
         )

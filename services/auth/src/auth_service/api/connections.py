@@ -128,10 +128,14 @@ async def show_current(ctx: Context, principal: Employee) -> ConnectionOut:
 
 @router.delete("/current", response_model=UnlinkOut)
 async def unlink_current(ctx: Context, principal: Employee) -> UnlinkOut:
-    """Unlink: revoke the grant at the provider and forget the refresh token."""
+    """Unlink: the connector first deletes the tentative holds it wrote, then the grant is revoked
+    at the provider and the refresh token forgotten."""
     outcome = await connections.unlink(ctx, _tenant(principal), principal.employee_id)
     return UnlinkOut(
-        connection=ConnectionOut.of(outcome.connection), revoked_at_provider=outcome.revoked_at_provider
+        connection=ConnectionOut.of(outcome.connection),
+        revoked_at_provider=outcome.revoked_at_provider,
+        holds_released=outcome.holds.released if outcome.holds else None,
+        holds_not_released=outcome.holds.failed if outcome.holds else 0,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header
+from fastapi import APIRouter, Depends, Form, Header, Request
 
 from auth_service.api.deps import PROBLEM_RESPONSES, get_context
 from auth_service.api.schemas import (
@@ -31,10 +31,19 @@ async def jwks(ctx: Context) -> dict[str, Any]:
     return ctx.signing_key.jwks()
 
 
-@router.post("/auth/v1/sign-in", response_model=TokenResponse, tags=["sign-in"])
-async def sign_in(body: SignInRequest, ctx: Context) -> TokenResponse:
-    """E-mail and password → a short-lived access JWT and a refresh token."""
-    pair = await accounts.sign_in(ctx, tenant_id=body.tenant_id, email=body.email, password=body.password)
+@router.post(
+    "/auth/v1/sign-in",
+    response_model=TokenResponse,
+    tags=["sign-in"],
+    responses={429: PROBLEM_RESPONSES[429] | {"description": "Too many failures; see Retry-After"}},
+)
+async def sign_in(body: SignInRequest, request: Request, ctx: Context) -> TokenResponse:
+    """E-mail and password → a short-lived access JWT and a refresh token. Repeated failures
+    for one account or from one address answer 429 with a growing ``Retry-After``."""
+    address = request.client.host if request.client else "unknown"
+    pair = await accounts.sign_in(
+        ctx, tenant_id=body.tenant_id, email=body.email, password=body.password, address=address
+    )
     return TokenResponse(
         access_token=pair.access_token, expires_in=pair.expires_in, refresh_token=pair.refresh_token
     )

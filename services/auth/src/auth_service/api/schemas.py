@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from auth_service.domain.models import CalendarConnection, Employee, ReceptionDevice, Role
 from visitor_common.contracts.connections import ConnectionInfo
 from visitor_common.events import ConnectionStatus, Provider
+from visitor_common.text import SAFE_TEXT
 
-Name = Field(min_length=1, max_length=200)
+# Every free-text field is SafeText (visitor_common.text): NFC, no control characters, no
+# bidirectional overrides, at least one visible character; else a 422 naming the field.
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), SAFE_TEXT]
+DeviceName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SAFE_TEXT]
 Password = Field(min_length=12, max_length=256)
 
 
@@ -36,7 +41,7 @@ class TokenResponse(BaseModel):
 
 
 class EmployeeIn(_In):
-    name: str = Name
+    name: Name
     email: EmailStr
     role: Role = Role.MEMBER
     password: str | None = Field(None, min_length=12, max_length=256)
@@ -64,8 +69,8 @@ class EmployeeOut(BaseModel):
 
 class TenantIn(_In):
     tenant_id: str | None = Field(None, min_length=3, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")
-    name: str = Name
-    admin_name: str = Name
+    name: Name
+    admin_name: Name
     admin_email: EmailStr
     admin_password: str = Password
 
@@ -77,7 +82,7 @@ class TenantOut(BaseModel):
 
 
 class ReceptionDeviceIn(_In):
-    name: str = Field(min_length=1, max_length=100, description='Where it stands, e.g. "1F lobby".')
+    name: DeviceName = Field(description='Where it stands, e.g. "1F lobby".')
 
 
 class ReceptionDeviceOut(BaseModel):
@@ -155,6 +160,12 @@ class ConnectionsOut(BaseModel):
 class UnlinkOut(BaseModel):
     connection: ConnectionOut
     revoked_at_provider: bool
+    holds_released: int | None = Field(
+        None,
+        description="Tentative holds the connector deleted before the grant was revoked; null when "
+        "the connector could not be asked (the holds then stay on the calendar).",
+    )
+    holds_not_released: int = Field(0, description="Holds the connector could not delete.")
 
 
 class RoomPreferenceIn(_In):

@@ -133,6 +133,18 @@ def link_cancelled(provider_label: str) -> AuthServiceError:
     )
 
 
+def link_refused(provider_label: str, error: str) -> AuthServiceError:
+    """The provider sent the browser back with ``error=`` (other than a cancel): the user or the
+    provider's policy declined the request. The caller's request, not our failure: a 4xx."""
+    return AuthServiceError(
+        400,
+        "link_refused",
+        f"{provider_label}が連携を許可しませんでした（{error}）。"
+        "アカウントやアクセス許可を確認して、もう一度連携を開始してください。",
+        provider_error=error,
+    )
+
+
 def personal_account(provider_label: str, email: str) -> AuthServiceError:
     kind = "Google Workspace" if provider_label.startswith("Google") else "Microsoft 365（職場または学校）"
     return AuthServiceError(

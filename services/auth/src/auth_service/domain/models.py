@@ -248,10 +248,32 @@ class ReceptionDevice(_Aggregate):
 
 
 class RefreshSession(_Aggregate):
-    """An API client's refresh token (stored by hash), rotated on every use."""
+    """An API client's refresh token (stored by hash), rotated on every use.
+
+    Every token rotated from one sign-in belongs to that sign-in's *family* (RFC 9700 §4.14.2):
+    presenting a token that was already used means a copy is in someone else's hands, so the
+    whole family is revoked and both holders must sign in again."""
 
     tenant_id: str
     employee_id: str
     created_at: datetime
     expires_at: datetime
     used_at: datetime | None = None
+    family_id: str | None = Field(
+        None, description="Id of the family's first session; None (stored before families): its own id."
+    )
+    revoked_at: datetime | None = None
+
+    @property
+    def family(self) -> str:
+        return self.family_id or self.id
+
+    def usable(self, now: datetime) -> bool:
+        return self.used_at is None and self.revoked_at is None and now < self.expires_at
+
+    def revoke(self, now: datetime) -> bool:
+        """Revoke once; False when it already was."""
+        if self.revoked_at is not None:
+            return False
+        self.revoked_at = now
+        return True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,6 +16,8 @@ from auth_service.service_layer.context import ServiceContext, utc_now
 from visitor_common.contracts.connections import ServiceToken
 from visitor_common.persistence import DuplicateKeyError, VersionConflictError
 from visitor_common.security import Principal, PrincipalKind
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -109,15 +112,18 @@ def _access_token(ctx: ServiceContext, employee: Employee) -> str:
     )
 
 
-async def _issue_pair(ctx: ServiceContext, employee: Employee) -> TokenPair:
+async def _issue_pair(ctx: ServiceContext, employee: Employee, *, family: str | None = None) -> TokenPair:
+    """A new access token and refresh token; ``family`` continues a rotation, None starts one."""
     refresh = secrets.token_urlsafe(48)
     now = ctx.clock()
+    session_id = token_hash(refresh)
     session = RefreshSession(
-        _id=token_hash(refresh),
+        _id=session_id,
         tenant_id=employee.tenant_id,
         employee_id=employee.id,
         created_at=now,
         expires_at=now + timedelta(seconds=ctx.settings.refresh_token_ttl_seconds),
+        family_id=family or session_id,
     )
     await ctx.repos.refresh_sessions.insert(session)
     return TokenPair(
@@ -127,29 +133,71 @@ async def _issue_pair(ctx: ServiceContext, employee: Employee) -> TokenPair:
     )
 
 
-async def sign_in(ctx: ServiceContext, *, tenant_id: str, email: str, password: str) -> TokenPair:
-    employee = await ctx.repos.employees.by_email(tenant_id, normalize_email(email))
+async def sign_in(
+    ctx: ServiceContext, *, tenant_id: str, email: str, password: str, address: str
+) -> TokenPair:
+    """Failures are throttled per account and per client address. The account key is what was
+    typed, registered or not, and a lockout refuses before anything is looked up: an unknown
+    account gets the same answers after the same number of tries, so neither reveals who exists."""
+    email_key = normalize_email(email)
+    account = f"{tenant_id}\x00{email_key}"
+    wait = ctx.sign_in_throttle.retry_after(account, address)
+    if wait:
+        raise errors.too_many_attempts(wait)
+    employee = await ctx.repos.employees.by_email(tenant_id, email_key)
     # Verify even for an unknown e-mail, so timing does not reveal who is registered.
     if not verify_password(employee.password_hash if employee else None, password) or employee is None:
+        ctx.sign_in_throttle.failed(account, address)
         raise errors.invalid_credentials()
+    ctx.sign_in_throttle.succeeded(account)
     return await _issue_pair(ctx, employee)
 
 
 async def refresh_session(ctx: ServiceContext, refresh_token: str) -> TokenPair:
-    """Rotate: a refresh token works once; the answer carries its successor."""
+    """Rotate: a refresh token works once; the answer carries its successor. Presenting a used
+    token again (or two requests racing with one) revokes its whole family (reuse detection)."""
     session = await ctx.repos.refresh_sessions.get(token_hash(refresh_token))
     now = ctx.clock()
-    if session is None or session.used_at is not None or now >= session.expires_at:
+    if session is None:
+        raise errors.invalid_refresh_token()
+    if session.used_at is not None and session.revoked_at is None:
+        await _revoke_family(ctx, session)
+    if not session.usable(now):
         raise errors.invalid_refresh_token()
     session.used_at = now
     try:
         await ctx.repos.refresh_sessions.save(session)
-    except VersionConflictError as error:
+    except VersionConflictError as error:  # used at the same moment by another request: a reuse
+        await _revoke_family(ctx, session)
         raise errors.invalid_refresh_token() from error
     employee = await ctx.repos.employees.in_tenant(session.tenant_id, session.employee_id)
     if employee is None:
         raise errors.invalid_refresh_token()
-    return await _issue_pair(ctx, employee)
+    return await _issue_pair(ctx, employee, family=session.family)
+
+
+async def _revoke_family(ctx: ServiceContext, reused: RefreshSession) -> None:
+    """Revoke every session rotated from the same sign-in, the unused successor included."""
+    repo = ctx.repos.refresh_sessions
+    log.warning(
+        "refresh token reused: revoking its family",
+        extra={"tenant_id": reused.tenant_id, "employee_id": reused.employee_id},
+    )
+    members = await repo.find({"family_id": reused.family})
+    if reused.family_id is None:  # stored before families: it is a family of its own
+        members.append(reused)
+    for member in members:
+        for _ in range(5):
+            if not member.revoke(ctx.clock()):
+                break
+            try:
+                await repo.save(member)
+                break
+            except VersionConflictError:
+                latest = await repo.get(member.id)
+                if latest is None:
+                    break
+                member = latest
 
 
 def service_token(
@@ -172,3 +220,15 @@ def service_token(
     }
     token = ctx.signing_key.sign(claims, now=utc_now(), ttl=timedelta(seconds=ttl))
     return ServiceToken(access_token=token, expires_in=ttl, scope=scope)
+
+
+def own_service_token(ctx: ServiceContext, scope: str) -> str:
+    """A short-lived service token the auth service signs for its own calls to other services."""
+    claims = {
+        "iss": ctx.settings.jwt_issuer,
+        "aud": ctx.settings.jwt_audience,
+        "sub": ctx.settings.service_name,
+        "typ": PrincipalKind.SERVICE.value,
+        "scope": scope,
+    }
+    return ctx.signing_key.sign(claims, now=utc_now(), ttl=timedelta(seconds=60))

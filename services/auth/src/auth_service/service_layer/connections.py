@@ -12,6 +12,8 @@ from auth_service.domain import errors
 from auth_service.domain.models import CalendarConnection
 from auth_service.service_layer import events
 from auth_service.service_layer.context import CachedAccessToken, ServiceContext
+from visitor_common.contracts.connections import HoldsReleased
+from visitor_common.events import ConnectionStatus
 from visitor_common.persistence import VersionConflictError
 
 log = logging.getLogger(__name__)
@@ -21,6 +23,7 @@ log = logging.getLogger(__name__)
 class UnlinkOutcome:
     connection: CalendarConnection
     revoked_at_provider: bool
+    holds: HoldsReleased | None = None
 
 
 async def current(ctx: ServiceContext, tenant_id: str, employee_id: str) -> CalendarConnection:
@@ -35,7 +38,13 @@ async def history(ctx: ServiceContext, tenant_id: str, employee_id: str) -> list
 
 
 async def unlink(ctx: ServiceContext, tenant_id: str, employee_id: str) -> UnlinkOutcome:
+    """Release the holds first, while the grant still works (the connector deletes the tentative
+    events it wrote, decision 0011), then revoke the grant and forget the refresh token. A
+    connector that does not answer in time does not stop the unlink: the holds then stay."""
     connection = await current(ctx, tenant_id, employee_id)
+    holds = None
+    if connection.status is ConnectionStatus.ACTIVE:
+        holds = await ctx.holds.release_holds(connection.provider, connection.id)
     revoked = False
     if connection.refresh_token is not None:
         try:
@@ -53,7 +62,7 @@ async def unlink(ctx: ServiceContext, tenant_id: str, employee_id: str) -> Unlin
     except VersionConflictError as error:
         raise errors.concurrent_update() from error
     ctx.notify_outbox()
-    return UnlinkOutcome(connection=connection, revoked_at_provider=revoked)
+    return UnlinkOutcome(connection=connection, revoked_at_provider=revoked, holds=holds)
 
 
 async def set_room_preference(

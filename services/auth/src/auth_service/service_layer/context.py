@@ -7,12 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from auth_service.adapters.connectors import HoldReleaser
 from auth_service.adapters.crypto import TokenCipher
 from auth_service.adapters.providers import ProviderAccessToken, ProviderClient
 from auth_service.adapters.repositories import Repositories
 from auth_service.adapters.signing import SigningKey
 from auth_service.service_layer.throttle import FailureThrottle
 from auth_service.settings import Settings
+from visitor_common.contracts.connections import HoldsReleased
 from visitor_common.events import Provider
 
 Clock = Callable[[], datetime]
@@ -47,6 +49,32 @@ class AccessTokenCache:
 
 
 @dataclass
+class SignInThrottle:
+    """Sign-in failures counted per account (tenant + e-mail key, whether registered or not) and
+    per client address, each with its own allowance (many people may share one address)."""
+
+    accounts: FailureThrottle = field(default_factory=FailureThrottle)
+    addresses: FailureThrottle = field(default_factory=lambda: FailureThrottle(max_failures=20))
+
+    def retry_after(self, account: str, address: str) -> int:
+        return max(self.accounts.retry_after([account]), self.addresses.retry_after([address]))
+
+    def failed(self, account: str, address: str) -> None:
+        self.accounts.failed([account])
+        self.addresses.failed([address])
+
+    def succeeded(self, account: str) -> None:
+        self.accounts.succeeded(account)
+
+
+class NoHoldReleaser:
+    """No connector to ask (tests without connectors): nothing is released."""
+
+    async def release_holds(self, provider: Provider, connection_id: str) -> HoldsReleased | None:
+        return None
+
+
+@dataclass
 class ServiceContext:
     settings: Settings
     repos: Repositories
@@ -57,6 +85,8 @@ class ServiceContext:
     clock: Clock = utc_now
     access_tokens: AccessTokenCache = field(default_factory=AccessTokenCache)
     reception_throttle: FailureThrottle = field(default_factory=FailureThrottle)
+    sign_in_throttle: SignInThrottle = field(default_factory=SignInThrottle)
+    holds: HoldReleaser = field(default_factory=NoHoldReleaser)
 
     @property
     def source(self) -> str:

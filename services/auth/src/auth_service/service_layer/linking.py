@@ -123,7 +123,7 @@ def _admin_consent_outcome(params: dict[str, str], label: str) -> LinkOutcome:
         raise errors.link_cancelled(label)
     if params.get("error") == "consent_required":  # AADSTS65004: the signer is not an administrator
         raise errors.admin_consent_not_granted()
-    raise errors.provider_error(label, params.get("error") or "admin_consent_failed")
+    raise errors.link_refused(label, params.get("error") or "admin_consent_failed")
 
 
 async def _refuse_provider_error(
@@ -141,7 +141,7 @@ async def _refuse_provider_error(
         employee = await _employee(ctx, record.tenant_id, record.employee_id)
         _, url = await _new_state(ctx, employee, record.provider, "admin_consent", client)
         raise errors.admin_consent_required(url)
-    raise errors.provider_error(label, error)
+    raise errors.link_refused(label, error)
 
 
 async def _store_connection(

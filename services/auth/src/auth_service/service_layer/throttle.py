@@ -1,4 +1,4 @@
-"""Failure throttling for guessable credentials (the reception-token exchange).
+"""Failure throttling for guessable credentials (the reception-token exchange, API sign-in).
 
 Counts failed attempts per key (a client id, a client address) in this process. After
 ``max_failures`` failures a key is locked out for ``base_lockout`` seconds, doubling with every

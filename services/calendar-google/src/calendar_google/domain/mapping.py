@@ -150,12 +150,15 @@ def building_group(resource: dict[str, Any]) -> RoomGroup:
 
 
 def resource_room(resource: dict[str, Any]) -> Room | None:
-    """A calendar resource as a bookable room; non-room resources (projectors…) give None."""
+    """A calendar resource as a bookable room; non-room resources (projectors…) give None.
+
+    Not validated here: the directory is the tenant's data, and the shared rooms API validates
+    every room, leaving out (and reporting) one that does not validate instead of failing."""
     category = resource.get("resourceCategory")
     email = resource.get("resourceEmail")
     if not email or (category is not None and category != "CONFERENCE_ROOM"):
         return None
-    return Room(
+    return Room.model_construct(
         email=str(email).lower(),
         name=str(resource.get("resourceName") or resource.get("generatedResourceName") or email),
         capacity=resource.get("capacity"),

@@ -19,6 +19,7 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from calendar_outlook.service_layer.drift import GraphNotification, handle_graph_notification
+from calendar_sync.adapters.ratelimit import SourceRateLimit
 from calendar_sync.engine.monitor import DriftMonitor
 from visitor_common.web import ProblemError
 
@@ -58,24 +59,49 @@ def _notes(batch: _Batch) -> list[GraphNotification]:
     ]
 
 
-def notifications_router(monitor: DriftMonitor) -> APIRouter:
+def notifications_router(monitor: DriftMonitor, limit: SourceRateLimit | None = None) -> APIRouter:
+    """``limit``: the per-source allowance (none: unlimited, for tests of the handling alone)."""
     router = APIRouter(tags=["graph-notifications"])
+    limit = limit or SourceRateLimit(0)
     background: set[asyncio.Task[None]] = set()
 
-    async def handle(notes: list[GraphNotification]) -> None:
+    async def handle(notes: list[GraphNotification], source: str) -> None:
+        rejected: list[str] = []
+        failed = 0
         for note in notes:
             try:
-                await handle_graph_notification(monitor, note)
+                if not await handle_graph_notification(monitor, note, log_rejection=False):
+                    rejected.append(note.subscription_id)
             except Exception:
-                log.exception("handling a Graph notification failed")
+                failed += 1
+                if failed == 1:  # the first one with its traceback; the count in the summary
+                    log.exception("handling a Graph notification failed")
+        if rejected or failed > 1:
+            # One line per batch, however many bogus items it carried (a batch may hold 1,000).
+            log.warning(
+                "rejected Graph notification items",
+                extra={
+                    "source": source,
+                    "items": len(notes),
+                    "rejected": len(rejected),
+                    "failed": failed,
+                    "subscription_ids": sorted({s[:64] for s in rejected})[:5],
+                },
+            )
 
     @router.post(
         NOTIFICATION_PATH,
         status_code=202,
         summary="Microsoft Graph change notifications (and the subscription validation handshake)",
-        responses={200: {"content": {"text/plain": {}}, "description": "Validation token echoed"}},
+        responses={
+            200: {"content": {"text/plain": {}}, "description": "Validation token echoed"},
+            429: {"description": "Too many requests from this address; see Retry-After"},
+        },
     )
     async def notifications(request: Request) -> Response:
+        refusal = limit.refusal(request)
+        if refusal is not None:
+            return refusal
         token = request.query_params.get("validationToken")
         if token is not None:
             if len(token) > MAX_VALIDATION_TOKEN:
@@ -90,7 +116,8 @@ def notifications_router(monitor: DriftMonitor) -> APIRouter:
                 "Not a Graph notification batch",
                 'Expected {"value": [{subscriptionId, clientState, ...}]}.',
             ) from error
-        task = asyncio.create_task(handle(_notes(batch)))
+        source = request.client.host if request.client else "unknown"
+        task = asyncio.create_task(handle(_notes(batch), source))
         background.add(task)
         task.add_done_callback(background.discard)
         return Response(status_code=202)

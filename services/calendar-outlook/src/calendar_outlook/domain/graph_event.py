@@ -197,13 +197,15 @@ def room_group(room_list: dict[str, Any]) -> RoomGroup:
 
 
 def parse_room(room: dict[str, Any], group_id: str | None) -> Room | None:
+    """A Graph room place as a room. Not validated here: the directory is the tenant's data, and
+    the shared rooms API validates every room, leaving out (and reporting) one that does not."""
     email = room.get("emailAddress")
     if not email:
         return None
     floor = room.get("floorLabel") or (
         str(room["floorNumber"]) if room.get("floorNumber") is not None else None
     )
-    return Room(
+    return Room.model_construct(
         email=email,
         name=room.get("displayName") or email,
         capacity=room.get("capacity"),

@@ -45,6 +45,10 @@ class GraphNotification:
         return _LIFECYCLE.get(self.lifecycle_event, Notice.MISSED)
 
 
-async def handle_graph_notification(monitor: DriftMonitor, note: GraphNotification) -> bool:
+async def handle_graph_notification(
+    monitor: DriftMonitor, note: GraphNotification, *, log_rejection: bool = True
+) -> bool:
     """Act on one notification; False when it was rejected."""
-    return await monitor.handle_notification(note.subscription_id, note.client_state, note.notice())
+    return await monitor.handle_notification(
+        note.subscription_id, note.client_state, note.notice(), log_rejection=log_rejection
+    )

@@ -115,6 +115,14 @@ LINK_PROBLEMS: dict[str, Explanation] = {
         "Linking was cancelled",
         "To link, start again and press Allow / Accept.",
     ),
+    "link_refused": Explanation(
+        "連携が許可されませんでした",
+        "アカウントとアクセス許可を確認して、もう一度「カレンダー連携」を押してください。"
+        "解決しない場合は管理者にお問い合わせください。",
+        "The provider did not allow the link",
+        "Check the account and its permissions, then press the calendar-link button again; "
+        "if that does not help, ask your administrator.",
+    ),
     "link_state_expired": Explanation(
         "連携リクエストの有効期限が切れました", RESTART_JA, "The linking request expired", RESTART_EN
     ),
