@@ -5,7 +5,7 @@ Per active calendar connection the ``DriftMonitor`` keeps a sync cursor and, whe
 whose channel id and token match acts on that connection (``Notice``); anything else (unknown
 channel, wrong token) changes nothing.
 
-Polling is the safety net (docs/decisions/0011-drift-watch-ownership.md): each connection has its
+Polling is the safety net (docs/decisions/0014-drift-watch-ownership.md): each connection has its
 own due time — ``poll_seconds`` after its last poll while it has no live push channel,
 ``healthy_poll_seconds`` (hours) while it has one — and channels are renewed when they near
 expiry. First polls are spread over the interval at random, at most ``poll_concurrency`` run at

@@ -1,6 +1,6 @@
 """Which connector instance watches which connection: leases in the shared store.
 
-Two collections, both compare-and-set only (docs/decisions/0011-drift-watch-ownership.md):
+Two collections, both compare-and-set only (docs/decisions/0014-drift-watch-ownership.md):
 
 - ``calendar_drift_members`` — one document per live instance, ``expires_at`` pushed forward by
   its heartbeat. An instance whose heartbeat stopped for ``lease_seconds`` is dead to the others.
