@@ -63,6 +63,11 @@ class OutboxRelay:
         self._stopping = False
         self.published = 0
 
+    @property
+    def collections(self) -> list[DocumentCollection]:
+        """The collections whose outboxes it drains (``/metrics`` reads their backlog)."""
+        return list(self._collections)
+
     def notify(self) -> None:
         """Called after a write with events, so they go out now rather than at the next poll."""
         self._wake.set()
