@@ -169,25 +169,21 @@ async def render(broker: Any | None, outbox_collections: Sequence[Any] = ()) -> 
         ["group", "topic", "partition"],
         registry=scrape,
     )
-    backlog = Gauge(
-        "outbox_backlog_entries",
-        "Events waiting in the outbox, per collection.",
-        ["collection"],
-        registry=scrape,
-    )
+    backlog = Gauge("outbox_backlog_entries", "Events waiting in the service's outbox.", registry=scrape)
     oldest = Gauge(
         "outbox_oldest_entry_age_seconds",
-        "Age of the oldest event waiting in the outbox, per collection (0 when empty).",
-        ["collection"],
+        "Age of the oldest event waiting in the outbox (0 when it is empty).",
         registry=scrape,
     )
     if broker is not None:
         for group, topic, partition, value in await consumer_lag(broker):
             lag.labels(group, topic, str(partition)).set(value)
+    waiting, ages = 0, [0.0]
     for collection in outbox_collections:
         count, age = await outbox_backlog(collection)
-        backlog.labels(collection.name).set(count)
-        oldest.labels(collection.name).set(age)
+        waiting, ages = waiting + count, [*ages, age]
+    backlog.set(waiting)
+    oldest.set(max(ages))
     return generate_latest(REGISTRY) + generate_latest(scrape)
 
 
