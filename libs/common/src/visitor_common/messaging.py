@@ -24,7 +24,6 @@ from prometheus_client import REGISTRY
 
 from visitor_common import tracecontext
 from visitor_common.events import CloudEvent, parse_event, serialize_event
-from visitor_common.events.envelope import appointment_subject
 from visitor_common.outbox import OutboxEntry
 from visitor_common.settings import ServiceSettings
 from visitor_common.topics import TopicSpec, dead_letter_topic
@@ -154,12 +153,6 @@ def outbox_publisher(broker: KafkaBroker) -> Callable[[OutboxEntry], Awaitable[N
     subject, with the CloudEvents headers."""
 
     async def publish(entry: OutboxEntry) -> None:
-        event = parse_event(entry.payload)
-        # The relay's own task: publish in the story of the change that stored the event.
-        with tracecontext.scope(
-            event.traceparent, event_id=event.id, appointment_id=appointment_subject(event)
-        ):
-            await publish_event(broker, entry.topic, event)
-            log.info("event published", extra={"topic": entry.topic, "event_type": event.type})
+        await publish_event(broker, entry.topic, parse_event(entry.payload))
 
     return publish
