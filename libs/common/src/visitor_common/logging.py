@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from visitor_common import tracecontext
+
 REDACTED = "[REDACTED]"
 
 SECRET_KEYS = frozenset(
@@ -73,7 +75,8 @@ def redact(value: Any) -> Any:
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, redacted extras, exception."""
+    """One JSON object per line: time, level, logger, message, the trace ids of the current
+    :mod:`~visitor_common.tracecontext` scope, redacted extras, exception."""
 
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -87,6 +90,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": redact_text(record.getMessage()),
         }
+        payload.update(tracecontext.fields())
         extras = {k: v for k, v in record.__dict__.items() if k not in _STANDARD_ATTRS}
         payload.update(redact(extras))
         if record.exc_info:

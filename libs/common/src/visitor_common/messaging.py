@@ -1,5 +1,10 @@
 """Kafka plumbing shared by every service: one FastStream broker per app, topic creation, and
-publishing CloudEvents with the right key and headers."""
+publishing CloudEvents with the right key and headers.
+
+Every broker carries two middlewares, so each subscriber and publisher of every service is
+covered in one place: FastStream's Prometheus middleware (messages consumed and published, by
+topic and status) and :class:`TraceMiddleware` (each consumed record runs in the trace scope of
+the CloudEvent it carries; see :mod:`visitor_common.tracecontext`)."""
 
 from __future__ import annotations
 
@@ -11,8 +16,13 @@ from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
+from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.message import StreamMessage
+from prometheus_client import REGISTRY
 
+from visitor_common import tracecontext
 from visitor_common.events import CloudEvent, parse_event, serialize_event
 from visitor_common.outbox import OutboxEntry
 from visitor_common.settings import ServiceSettings
@@ -21,6 +31,39 @@ from visitor_common.topics import TopicSpec, dead_letter_topic
 log = logging.getLogger(__name__)
 
 CLOUDEVENTS_CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+
+
+_prometheus: KafkaPrometheusMiddleware | None = None
+
+
+def prometheus_middleware() -> KafkaPrometheusMiddleware:
+    """FastStream's Prometheus middleware on the default registry. One per process: its metrics
+    register once, and in tests several apps share a process."""
+    global _prometheus
+    if _prometheus is None:
+        _prometheus = KafkaPrometheusMiddleware(registry=REGISTRY, app_name="visitor")
+    return _prometheus
+
+
+class TraceMiddleware(BaseMiddleware):  # type: ignore[type-arg]
+    """Handles each record inside the trace scope of its CloudEvent headers (``ce_traceparent``,
+    ``ce_id``, ``ce_subject``), and logs that it was consumed."""
+
+    async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: StreamMessage[Any]) -> Any:
+        headers = {str(k).lower(): v for k, v in (msg.headers or {}).items()}
+
+        def header(name: str) -> str | None:
+            value = headers.get(name)
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+        appointment = header("ce_subject")
+        if ".calendar-connection." in (header("ce_type") or ""):
+            appointment = None
+        traceparent, event_id = header("ce_traceparent"), header("ce_id")
+        with tracecontext.scope(traceparent, event_id=event_id, appointment_id=appointment):
+            topic = getattr(msg.raw_message, "topic", None)
+            log.info("message consumed", extra={"topic": topic, "event_type": header("ce_type")})
+            return await call_next(msg)
 
 
 def create_broker(settings: ServiceSettings) -> KafkaBroker:
@@ -37,6 +80,7 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         enable_idempotence=settings.kafka_idempotent_producer,
         graceful_timeout=10.0,
         logger=logging.getLogger(f"{settings.service_name}.broker"),
+        middlewares=[prometheus_middleware(), TraceMiddleware],
     )
 
 
@@ -68,7 +112,7 @@ async def ensure_topics(bootstrap_servers: str, topics: Iterable[TopicSpec]) -> 
 def event_headers(event: CloudEvent[Any]) -> dict[str, str]:
     """Binary-mode CloudEvents headers beside the structured body, so routers can filter
     without parsing the payload."""
-    return {
+    headers = {
         "content-type": CLOUDEVENTS_CONTENT_TYPE,
         "ce_id": event.id,
         "ce_type": event.type,
@@ -76,6 +120,9 @@ def event_headers(event: CloudEvent[Any]) -> dict[str, str]:
         "ce_subject": event.subject,
         "ce_tenantid": event.tenantid,
     }
+    if event.traceparent:
+        headers["ce_traceparent"] = event.traceparent
+    return headers
 
 
 async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent[Any]) -> None:

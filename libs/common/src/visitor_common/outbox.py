@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
+from visitor_common import tracecontext
 from visitor_common.events import CloudEvent, serialize_event
 from visitor_common.persistence.base import DocumentCollection
 
@@ -68,6 +70,11 @@ class OutboxRelay:
         self._stopping = False
         self.published = 0
 
+    @property
+    def collections(self) -> list[DocumentCollection]:
+        """The collections whose outboxes it drains (``/metrics`` reads their backlog)."""
+        return list(self._collections)
+
     def notify(self) -> None:
         """Called after a write with events, so they go out now rather than at the next poll."""
         self._wake.set()
@@ -103,7 +110,9 @@ class OutboxRelay:
         touching the removal, which works on ``done`` alone."""
         for raw in entries:
             entry = OutboxEntry.model_validate(raw)
-            await self._publish(entry)
+            with _story_of(entry):
+                await self._publish(entry)
+                log.info("event published", extra={"topic": entry.topic})
             done.append(entry.id)
 
     async def run(self) -> None:
@@ -137,3 +146,18 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def _story_of(entry: OutboxEntry) -> contextlib.AbstractContextManager[dict[str, str]]:
+    """The relay runs in its own task: publish each event in the trace scope of the change
+    that stored it (its ``traceparent``, id and appointment)."""
+    try:
+        envelope = json.loads(entry.payload)
+    except ValueError:
+        envelope = {}
+    connection_event = ".calendar-connection." in str(envelope.get("type", ""))
+    return tracecontext.scope(
+        envelope.get("traceparent"),
+        event_id=envelope.get("id"),
+        appointment_id=None if connection_event else envelope.get("subject"),
+    )

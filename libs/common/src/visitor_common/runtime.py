@@ -4,7 +4,8 @@ Start: the store's indexes → the topics (when ``create_topics``) → the broke
 subscriber and publisher (when ``kafka_enabled``) → the outbox relay → background tasks (drift
 monitor, ...). Stop runs the same list backwards, then closes what was registered with
 :meth:`ServiceRuntime.on_close` and finally the store. Each service's ``bootstrap.py`` builds one
-``ServiceRuntime``, hands it the parts it has, and uses :meth:`lifespan` and :meth:`readiness`.
+``ServiceRuntime``, hands it the parts it has, uses :meth:`lifespan`, and gets its operations
+routes (``/healthz``, ``/readyz``, ``/metrics``) and request middleware from :meth:`install_operations`.
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from visitor_common import metrics
 from visitor_common.messaging import create_broker, ensure_topics, start_broker
 from visitor_common.outbox import OutboxRelay, Publisher
 from visitor_common.persistence import DocumentCollection, DocumentStore
 from visitor_common.settings import ServiceSettings
 from visitor_common.topics import TopicSpec, all_topics
+from visitor_common.web import RequestMiddleware, health_router, metrics_router
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +57,7 @@ class ServiceRuntime:
     _closers: list[Step] = field(default_factory=list)
     _started: list[Step] = field(default_factory=list)
     _relay_needs_broker: bool = True
+    _checks: dict[str, ReadinessCheck] = field(default_factory=dict)
 
     @classmethod
     def for_settings(
@@ -89,6 +94,10 @@ class ServiceRuntime:
 
     def background(self, name: str, start: Callable[[], Any], stop: Step) -> None:
         self._background.append(BackgroundTask(name, start, stop))
+
+    def readiness_check(self, name: str, check: ReadinessCheck) -> None:
+        """Add a dependency ``/readyz`` waits for (``auth``: the auth service answers)."""
+        self._checks[name] = check
 
     def on_close(self, close: Step) -> None:
         """Close ``close`` (HTTP clients, ...) after everything else stopped, before the store."""
@@ -137,6 +146,20 @@ class ServiceRuntime:
         finally:
             await self.stop()
 
+    def install_operations(self, app: FastAPI, **extra: ReadinessCheck) -> None:
+        """The operations side of ``app``: ``/healthz``, ``/readyz`` (:meth:`readiness` with
+        ``extra`` checks, e.g. ``auth=client.reachable``), ``/metrics`` and the request middleware
+        (metrics by route template, trace context, one log line per request)."""
+        app.add_middleware(RequestMiddleware)
+        app.include_router(health_router(self.settings.service_name, self.readiness(**extra)))
+        app.include_router(metrics_router(self.render_metrics))
+
+    async def render_metrics(self) -> bytes:
+        """The Prometheus exposition, with this runtime's consumer lag and outbox backlog."""
+        broker = self.broker if self.settings.kafka_enabled else None
+        collections = self.relay.collections if self.relay is not None else ()
+        return await metrics.render(broker, collections)
+
     def readiness(self, **extra: ReadinessCheck) -> dict[str, ReadinessCheck]:
         """Checks for ``/readyz``: the store answers, the broker answers (when used), plus any
         the service adds (``auth=...``)."""
@@ -152,4 +175,4 @@ class ServiceRuntime:
                 return True
             return bool(await self.broker.ping(timeout=2.0))
 
-        return {"store": store, "broker": broker, **extra}
+        return {"store": store, "broker": broker, **self._checks, **extra}

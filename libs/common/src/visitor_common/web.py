@@ -1,4 +1,5 @@
-"""HTTP conventions shared by every service: RFC 9457 problem+json errors, health routes and
+"""HTTP conventions shared by every service: RFC 9457 problem+json errors, health and metrics
+routes, the request middleware (metrics, trace context, one log line per request) and
 bearer-token dependencies.
 
 Any error a route raises becomes ``application/problem+json`` with a stable machine-readable
@@ -9,16 +10,19 @@ that reveals nothing (they are bugs, and the logs — redacted — hold the deta
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from visitor_common import metrics, tracecontext
 from visitor_common.asyncapi import asyncapi_router
 from visitor_common.logging import redact
 from visitor_common.security.jwt import JwtVerifier, Principal, PrincipalKind, TokenInvalid
@@ -141,6 +145,75 @@ def health_router(service: str, readiness: dict[str, ReadinessCheck] | None = No
     # Every service mounts this router, so each also serves its part of the event contract.
     router.include_router(asyncapi_router(service))
     return router
+
+
+def metrics_router(render: Callable[[], Awaitable[bytes]]) -> APIRouter:
+    """``/metrics`` in the Prometheus text format, from ``render`` (see :mod:`visitor_common.metrics`)."""
+    router = APIRouter(tags=["health"])
+
+    @router.get("/metrics", response_class=Response, include_in_schema=False)
+    async def scrape() -> Response:
+        return Response(await render(), media_type=metrics.CONTENT_TYPE_LATEST)
+
+    return router
+
+
+# Probes and scrapes are counted but not logged: they would drown the stories.
+_QUIET_ROUTES = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _route_template(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return str(path) if path else "unmatched"  # never the raw path: it may hold a guest token
+
+
+class RequestMiddleware:
+    """Pure ASGI middleware: every request runs in a :mod:`~visitor_common.tracecontext` scope
+    (continuing an incoming ``traceparent``), answers with ``X-Request-ID``, is counted and timed
+    by route template, and leaves one log line with the ids of the change it made."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(tracecontext.TRACEPARENT_HEADER.encode(), b"").decode("latin-1")
+        status = 500
+        started = time.perf_counter()
+        with tracecontext.scope(incoming) as ids:
+
+            async def send_with_id(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = int(message["status"])
+                    extra = [(b"x-request-id", ids["request_id"].encode())]
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                self._observe(scope, status, time.perf_counter() - started)
+
+    @staticmethod
+    def _observe(scope: Scope, status: int, seconds: float) -> None:
+        route, method = _route_template(scope), str(scope.get("method", ""))
+        metrics.HTTP_REQUESTS.labels(route, method, str(status)).inc()
+        metrics.HTTP_LATENCY.labels(route, method).observe(seconds)
+        if route not in _QUIET_ROUTES:
+            log.info(
+                "http request",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 1),
+                },
+            )
 
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from the auth service.")

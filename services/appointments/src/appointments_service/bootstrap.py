@@ -39,7 +39,7 @@ from visitor_common.persistence import DocumentStore, create_document_store
 from visitor_common.runtime import ServiceRuntime
 from visitor_common.sealing import Sealer
 from visitor_common.security import JwksSource, JwtVerifier
-from visitor_common.web import health_router, install_problem_handlers
+from visitor_common.web import install_problem_handlers
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +137,8 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
     for client in (directory, gateway):
         if hasattr(client, "aclose"):
             runtime.on_close(client.aclose)
+    if isinstance(directory, AuthConnectionDirectory):
+        runtime.readiness_check("auth", directory.reachable)
     return Container(settings, runtime, repository, service)
 
 
@@ -163,7 +165,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     )
     install_problem_handlers(app)
     install_domain_error_handler(app)
-    app.include_router(health_router(settings.service_name, container.runtime.readiness()))
+    container.runtime.install_operations(app)
     app.include_router(appointments_api.router)
     app.include_router(guest_api.router)
     app.include_router(reception_api.router)

@@ -171,8 +171,14 @@ async def confirmed_visit(h: Harness, start: datetime) -> tuple[dict[str, Any], 
 
 async def test_check_in_answers_the_visit_and_again_the_same_check_in(h: Harness) -> None:
     created, code = await confirmed_visit(h, soon(h))
+    pending = await h.outbox(created["appointment_id"])
     first = await h.client.post("/v1/reception/check-ins", json={"reception_code": code}, headers=h.desk())
     assert first.status_code == 200, first.text
+    # the check-in appends its one event; the entries it read are not written again (append-only)
+    assert [e["id"] for e in await h.outbox(created["appointment_id"])][: len(pending)] == [
+        e["id"] for e in pending
+    ]
+    assert len(await h.outbox(created["appointment_id"])) == len(pending) + 1
     body = first.json()
     assert body["appointment_id"] == created["appointment_id"]
     assert body["title"] == "Quarterly review" and body["host_email"] == "host@example.co.jp"

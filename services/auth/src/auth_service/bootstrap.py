@@ -29,7 +29,7 @@ from visitor_common.outbox import Publisher
 from visitor_common.persistence import DocumentStore, create_document_store
 from visitor_common.runtime import ServiceRuntime
 from visitor_common.security import JwksSource, JwtVerifier
-from visitor_common.web import health_router, install_problem_handlers, problem_response
+from visitor_common.web import install_problem_handlers, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def create_app(
     app.state.runtime = runtime
     install_problem_handlers(app)
     app.add_exception_handler(AuthServiceError, _on_refusal)
-    app.include_router(health_router(settings.service_name, runtime.readiness()))
+    runtime.install_operations(app)
     for router in (public.router, employees.router, reception.router, connections.router, internal.router):
         app.include_router(router)
     return app

@@ -81,7 +81,11 @@ async def test_health_and_openapi(harness: Any) -> None:
     async with await client_for(harness) as client:
         assert (await client.get("/healthz")).json()["status"] == "ok"
         ready = await client.get("/readyz")
-        assert ready.status_code == 200 and ready.json()["checks"] == {"store": True, "broker": True}
+        assert ready.status_code == 200 and ready.json()["checks"] == {
+            "store": True,
+            "broker": True,
+            "auth": True,
+        }
         paths = (await client.get("/openapi.json")).json()["paths"]
         assert {"/v1/rooms", "/v1/availability", "/notifications/google", "/healthz", "/readyz"} <= set(paths)
 

@@ -17,7 +17,7 @@ from notifications_service.service_layer.notify import NotificationService
 from notifications_service.settings import Settings
 from visitor_common.persistence import DocumentStore, create_document_store
 from visitor_common.runtime import ServiceRuntime
-from visitor_common.web import health_router, install_problem_handlers
+from visitor_common.web import install_problem_handlers
 
 log = logging.getLogger(__name__)
 
@@ -71,5 +71,5 @@ def create_app(
     app.state.sent_mail = sent_mail
     app.state.runtime = runtime
     install_problem_handlers(app)
-    app.include_router(health_router(settings.service_name, runtime.readiness()))
+    runtime.install_operations(app)
     return app

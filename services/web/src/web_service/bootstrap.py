@@ -9,9 +9,9 @@ import httpx
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from visitor_common import tracecontext
 from visitor_common.persistence import create_document_store
 from visitor_common.runtime import ServiceRuntime
-from visitor_common.web import health_router
 from web_service.adapters.api import Apis, AppointmentsApi, AuthApi, ConnectorApi
 from web_service.adapters.session import SessionCodec
 from web_service.api import guest, host, linking
@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None, *, apis: Apis | None = None, **
     # No broker and no data of its own: the runtime only gives the same lifespan and /readyz shape.
     runtime = ServiceRuntime.for_settings(settings, create_document_store(settings))
     if apis is None:
-        http = httpx.AsyncClient(timeout=settings.http_timeout_seconds)
+        http = tracecontext.add_trace_hooks(httpx.AsyncClient(timeout=settings.http_timeout_seconds))
         runtime.on_close(http.aclose)
         apis = default_apis(settings, http)
     app = FastAPI(
@@ -60,7 +60,7 @@ def create_app(settings: Settings | None = None, *, apis: Apis | None = None, **
         ttl_seconds=settings.session_ttl_seconds,
     )
     install_page_handlers(app)
-    app.include_router(health_router(settings.service_name, runtime.readiness()))
+    runtime.install_operations(app)
     for router in (guest.router, linking.router, host.router):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

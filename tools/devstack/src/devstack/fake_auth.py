@@ -241,6 +241,10 @@ def create_app(auth: FakeAuth) -> FastAPI:
             raise Problem(404, "connection_not_found", "no such calendar connection")
         return found
 
+    @app.get("/healthz")
+    def healthz() -> JSONResponse:  # what the connectors' readiness asks the auth service
+        return JSONResponse({"status": "ok", "service": "fake-auth"})
+
     @app.get("/.well-known/jwks.json")
     def jwks() -> JSONResponse:
         return JSONResponse(auth.jwks)

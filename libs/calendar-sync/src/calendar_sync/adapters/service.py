@@ -42,13 +42,13 @@ from calendar_sync.engine.state import (
 )
 from calendar_sync.engine.status import StatusPublisher
 from calendar_sync.engine.tokens import AuthTokenClient
-from visitor_common import topics
+from visitor_common import metrics, topics, tracecontext
 from visitor_common.contracts.auth_internal_client import AuthInternalClient
 from visitor_common.events import Provider
 from visitor_common.persistence import DocumentStore, create_document_store
 from visitor_common.runtime import ServiceRuntime
 from visitor_common.security import JwksSource, JwtVerifier
-from visitor_common.web import health_router, install_problem_handlers, principal_dependency
+from visitor_common.web import install_problem_handlers, principal_dependency
 
 S = TypeVar("S", bound=ConnectorSettings)
 
@@ -100,11 +100,12 @@ def build_connector(
     """Wire the engine around ``provider``; ``http`` (the provider's client) is closed at stop."""
     runtime = ServiceRuntime.for_settings(settings, store or create_document_store(settings))
     broker = runtime.broker
-    tokens = AuthTokenClient(
-        AuthInternalClient(
-            settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()
-        )
+    auth = AuthInternalClient(
+        settings.auth_url, settings.service_client_id, settings.service_client_secret.get_secret_value()
     )
+    tokens = AuthTokenClient(auth)
+    runtime.readiness_check("auth", auth.reachable)
+    metrics.instrument_provider_client(provider_kind.value, tracecontext.add_trace_hooks(http))
     states = AppliedStateRepository(
         runtime.store.collection(APPLIED_COLLECTION), runtime.store.collection(EVENT_INDEX_COLLECTION)
     )
@@ -184,7 +185,7 @@ def connector_app(
     app = FastAPI(title=title, version="1.0.0", description=description, lifespan=connector.runtime.lifespan)
     install_problem_handlers(app)
     app.state.connector = connector
-    app.include_router(health_router(connector.settings.service_name, connector.runtime.readiness()))
+    connector.runtime.install_operations(app)
     current_principal = principal_dependency(lambda: connector.verifier)
     app.include_router(
         availability_router(

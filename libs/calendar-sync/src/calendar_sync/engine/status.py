@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from visitor_common import topics
+from visitor_common import metrics, topics
 from visitor_common.events import CloudEvent, new_event
 from visitor_common.events.appointments import Provider
 from visitor_common.events.sync import (
@@ -64,6 +64,9 @@ class StatusPublisher:
             appointment_version=appointment_version,
         )
         await self._sink(topics.SYNC_STATUS, event)
+        metrics.sync_outcome(self._provider.value, state.value, reason.value if reason else None)
+        for change in drift:
+            metrics.drift_detected(self._provider.value, change.kind.value)
         log.info(
             "sync status reported",
             extra={

@@ -18,6 +18,7 @@ from calendar_sync.core.errors import (
     ReauthRequired,
     TokenError,
 )
+from visitor_common import metrics
 from visitor_common.contracts.auth_internal_client import (
     AuthInternalClient,
     AuthInternalError,
@@ -51,11 +52,25 @@ class AuthTokenClient:
 
     async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant:
         """A usable access token; concurrent callers for one connection share one request."""
-        with _as_token_errors():
+        with _counted(force_refresh), _as_token_errors():
             return await self._auth.access_token(connection_id, force_refresh=force_refresh)
 
     def forget(self, connection_id: str) -> None:
         self._auth.forget(connection_id)
+
+
+@contextmanager
+def _counted(force_refresh: bool) -> Iterator[None]:
+    """A forced refresh (after a provider 401) is a token refresh; count it and its failures."""
+    if not force_refresh:
+        yield
+        return
+    try:
+        yield
+    except Exception:
+        metrics.token_refresh("connector", "failed")
+        raise
+    metrics.token_refresh("connector", "refreshed")
 
 
 @contextmanager

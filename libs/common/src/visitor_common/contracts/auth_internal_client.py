@@ -25,6 +25,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from visitor_common import tracecontext
 from visitor_common.contracts.connections import AccessTokenGrant, ConnectionInfo, ServiceToken
 
 Clock = Callable[[], float]
@@ -96,13 +97,14 @@ class AuthInternalClient:
         clock: Clock = time.time,
         margin_seconds: float = 60.0,
     ) -> None:
-        self._base = base_url.rstrip("/") + PREFIX
+        self._root = base_url.rstrip("/")
+        self._base = self._root + PREFIX
         self._credential = {
             "grant_type": "client_credentials",
             "client_id": client_id,
             "client_secret": client_secret,
         }
-        self._http = http or httpx.AsyncClient(timeout=timeout)
+        self._http = tracecontext.add_trace_hooks(http or httpx.AsyncClient(timeout=timeout))
         self._owns_http = http is None
         self._clock = clock
         self._margin = margin_seconds
@@ -114,6 +116,14 @@ class AuthInternalClient:
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()
+
+    async def reachable(self) -> bool:
+        """For ``/readyz``: the auth service answers its liveness route."""
+        try:
+            response = await self._http.get(f"{self._root}/healthz", timeout=2.0)
+        except httpx.HTTPError:
+            return False
+        return response.status_code == 200
 
     # ------------------------------------------------------------ lookups
 

@@ -1,8 +1,10 @@
 """The CloudEvents 1.0 envelope every message travels in (structured JSON mode).
 
 Extension attributes follow the CloudEvents naming rule (lower-case letters and digits only):
-``tenantid`` and ``appointmentversion``. The Kafka key is always the ``subject`` (the
-appointment id for appointment and sync events), so one aggregate's events stay in order.
+``tenantid``, ``appointmentversion`` and the optional ``traceparent`` of the CloudEvents
+distributed-tracing extension (W3C trace context; absent from the JSON when unset, so envelopes
+written before it still match). The Kafka key is always the ``subject`` (the appointment id for
+appointment and sync events), so one aggregate's events stay in order.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from visitor_common import tracecontext
 
 EVENT_TYPE_PREFIX = "jp.visitor-scheduling"
 
@@ -50,6 +54,12 @@ class CloudEvent(BaseModel, Generic[DataT]):
     datacontenttype: Literal["application/json"] = "application/json"
     tenantid: str = Field(min_length=1)
     appointmentversion: int | None = Field(None, ge=0)
+    traceparent: str | None = Field(
+        None,
+        max_length=55,
+        exclude_if=lambda value: value is None,
+        description="W3C trace context of the change that produced the event (optional).",
+    )
     data: DataT
 
     @property
@@ -67,17 +77,29 @@ def new_event(
     event_id: str | None = None,
     time: datetime | None = None,
 ) -> CloudEvent[DataT]:
-    """Wrap a payload in its envelope; the CloudEvents ``type`` comes from the payload class."""
+    """Wrap a payload in its envelope; the CloudEvents ``type`` comes from the payload class.
+
+    The envelope carries the current trace (:mod:`visitor_common.tracecontext`), and the scope
+    learns the event and (for appointment-keyed events) the appointment id, so the log lines of
+    the request that made the change name them."""
     fields: dict[str, Any] = {
         "source": source,
         "type": type(data).cloudevent_type(),
         "subject": subject,
         "tenantid": tenant_id,
         "appointmentversion": appointment_version,
+        "traceparent": tracecontext.current_traceparent(),
         "data": data,
     }
     if event_id is not None:
         fields["id"] = event_id
     if time is not None:
         fields["time"] = time
-    return CloudEvent[type(data)](**fields)  # type: ignore[misc,operator]
+    event = CloudEvent[type(data)](**fields)  # type: ignore[misc,operator]
+    tracecontext.bind(event_id=event.id, appointment_id=appointment_subject(event))
+    return event
+
+
+def appointment_subject(event: CloudEvent[Any]) -> str | None:
+    """The appointment id an event is about: its subject, except for connection events."""
+    return None if ".calendar-connection." in event.type else event.subject

@@ -18,6 +18,9 @@ class AuthConnectionDirectory:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    async def reachable(self) -> bool:
+        return await self._client.reachable()
+
     async def active_connection(self, tenant_id: str, employee_id: str) -> ConnectionInfo | None:
         with _unavailable_on_failure():
             return await self._client.active_connection(tenant_id, employee_id)

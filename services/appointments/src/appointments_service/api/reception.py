@@ -15,6 +15,7 @@ from appointments_service.api.problems import PROBLEM_RESPONSES, RateLimited
 from appointments_service.api.schemas import host_shown
 from appointments_service.domain.errors import ReceptionCodeUnknown
 from appointments_service.service_layer.appointments import Desk
+from visitor_common import metrics
 from visitor_common.events import Guest
 from visitor_common.security import Principal
 from visitor_common.web import principal_dependency, require_reception
@@ -84,6 +85,7 @@ def _refuse_while_locked(desk: Desk, limits: ReceptionContext) -> None:
     device_key, tenant_key = _keys(desk)
     wait = max(limits.per_device.wait(device_key), limits.per_tenant.wait(tenant_key))
     if wait > 0:
+        metrics.checkin("locked")
         raise RateLimited(
             "Too many wrong codes; please wait before trying again.", retry_after=max(1, round(wait))
         )
@@ -101,6 +103,7 @@ async def check_in(
     try:
         done = await service.check_in(desk, body.reception_code)
     except ReceptionCodeUnknown:
+        metrics.checkin("unknown_code")
         limits.per_device.missed(device_key)
         limits.per_tenant.missed(tenant_key)
         raise

@@ -50,6 +50,7 @@ from appointments_service.service_layer.ports import (
     ConnectionDirectory,
     ConnectorUnavailable,
 )
+from visitor_common import metrics
 from visitor_common.events import (
     AppointmentStatus,
     CalendarBinding,
@@ -621,7 +622,7 @@ class AppointmentService:
             loaded = await self.repo.get(desk.tenant_id, holder.appointment_id) if holder else None
             if loaded is None:
                 raise ReceptionCodeUnknown()
-            current, outbox = loaded
+            current = loaded[0]
             if current.reception is None or current.reception.code != reception_code:
                 continue  # the code moved on between the two reads
             repeated = current.repeated_check_in()
@@ -630,11 +631,12 @@ class AppointmentService:
             changed = current.check_in(desk.device_id, self.clock())
             try:
                 await self.repo.save(
-                    changed.appointment, [*outbox, *self._entries(changed)], expected_version=current.version
+                    changed.appointment, self._entries(changed), expected_version=current.version
                 )
             except Conflict:
                 continue  # another tablet or a host change won: read again
             self.notify()
+            metrics.checkin("accepted")
             check_in = changed.appointment.repeated_check_in()
             assert check_in is not None
             log.info("guest checked in", extra={"appointment_id": current.appointment_id})

@@ -12,6 +12,7 @@ from auth_service.domain import errors
 from auth_service.domain.models import CalendarConnection
 from auth_service.service_layer import events
 from auth_service.service_layer.context import CachedAccessToken, ServiceContext
+from visitor_common import metrics
 from visitor_common.contracts.connections import HoldsReleased
 from visitor_common.events import ConnectionStatus
 from visitor_common.persistence import VersionConflictError
@@ -115,7 +116,13 @@ async def access_token(
             return connection, cached
         connection = await by_id(ctx, connection_id)  # re-read: it may have changed meanwhile
         connection.ensure_usable()
-        cached = CachedAccessToken.of(await _refresh(ctx, connection), ctx.clock())
+        try:
+            token = await _refresh(ctx, connection)
+        except Exception:
+            metrics.token_refresh("auth", "failed")
+            raise
+        metrics.token_refresh("auth", "refreshed")
+        cached = CachedAccessToken.of(token, ctx.clock())
         ctx.access_tokens.tokens[connection_id] = cached
         return connection, cached
 

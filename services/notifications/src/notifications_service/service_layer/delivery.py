@@ -24,6 +24,7 @@ from notifications_service.adapters.sent_mail import Claim, SentMailStore
 from notifications_service.adapters.smtp import SendFailed
 from notifications_service.domain.message import message_id, mime_message
 from notifications_service.domain.model import Mail, delivery_key
+from visitor_common import metrics
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +96,12 @@ class MailDelivery:
             # delivery (a redelivery, a replayed dead letter) sends it instead of waiting.
             await asyncio.shield(self._store.release(key))
             if isinstance(error, SendFailed):
+                metrics.mail("failed")
                 raise DeliveryFailed(f"{mail.kind.value} mail not accepted: {error}") from error
             raise
         await self._store.mark_sent(key, message_id=message_id(key), now=self._clock())
         log.info("mail sent", extra={"event_id": event_id, "kind": mail.kind.value})
+        metrics.mail("sent")
         return True
 
     async def _reserve(self, key: str, event_id: str, mail: Mail) -> bool:
