@@ -19,7 +19,7 @@ class Settings(ConnectorSettings):
     service_name: str = "calendar-outlook"
     http_port: int = Field(8004, description="HTTP port of the connector.")
     consumer_group: str = Field("calendar-outlook", description="Kafka consumer group of the connector.")
-    consumer_max_workers: int = Field(8, ge=1, le=64, description="Records handled concurrently.")
+    consumer_max_workers: int = Field(2, ge=1, le=64, description="Consumers of the appointments topic.")
     service_client_id: str = Field("calendar-outlook", description="Service credential for the auth service.")
     provider_timeout_seconds: float = Field(20.0, gt=0, description="Timeout of one Graph request.")
     retry_max_delay_seconds: float = Field(5.0, gt=0, description="Backoff ceiling.")
