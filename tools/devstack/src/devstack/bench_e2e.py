@@ -112,14 +112,16 @@ class Bench:
         """Propose ``per_provider`` appointments per host (3 held candidates each, slots that
         never overlap) and wait until their holds are in the calendar."""
         start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
-        for provider, host in self.hosts.items():
+
+        async def prepare_host(host: Host) -> None:
             began = time.perf_counter()
             made = await _bounded(
-                16,
-                [self._propose_one(host, start + i * CANDIDATES * SLOT, i) for i in range(per_provider)],
+                8, [self._propose_one(host, start + i * CANDIDATES * SLOT, i) for i in range(per_provider)]
             )
             host.ready.extend(made)
-            say(f"  {provider}: {len(made)} appointments ready in {time.perf_counter() - began:.0f} s")
+            say(f"  {host.provider}: {len(made)} appointments ready in {time.perf_counter() - began:.0f} s")
+
+        await asyncio.gather(*(prepare_host(host) for host in self.hosts.values()))
 
     async def _propose_one(self, host: Host, first: datetime, index: int) -> Prepared:
         created = await host.employee.propose(
