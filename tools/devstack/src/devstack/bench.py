@@ -31,7 +31,7 @@ from typing import Any
 
 from devstack.bench_e2e import BENCH_OVERRIDES, Bench
 from devstack.bench_floor import raw_floor
-from devstack.bench_procs import CpuMeter, rss_mb
+from devstack.bench_procs import CpuMeter, rss_mb, settle
 from devstack.brokers import KIND_ENV
 from devstack.kafka import kafka_unavailable_reason
 from devstack.stats import Run, latency
@@ -73,6 +73,8 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
         try:
             per_provider = args.single + sum(int(rate * args.duration) for rate in args.rate)
             await bench.prepare(per_provider, say)
+            stack_pids = {k: v for k, v in process_ids(running).items() if k != "bench"}
+            say(f"  stack quiet after {await settle(stack_pids):.0f} s")
             say(f"single: {args.single} picks per provider, one at a time")
             single = await bench.single(args.single)
             floor_rate = 2 * max(args.rate)
@@ -84,6 +86,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                 fetch_max_wait_ms=HOT_FETCH_WAIT_MS,
                 idempotent=running.stack.broker.idempotent,
             )
+            await settle(stack_pids)
             meter = CpuMeter(process_ids(running))
             runs: list[Run] = []
             for rate in args.rate:

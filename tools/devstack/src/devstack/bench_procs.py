@@ -3,7 +3,9 @@ from Linux ``/proc`` — no agent in the measured processes."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -39,3 +41,17 @@ class CpuMeter:
         for name, pid in self.pids.items():
             self.used[name] = self.used.get(name, 0.0) + cpu_seconds(pid) - self._before[name]
         return self.used
+
+
+async def settle(pids: Mapping[str, int], *, below_cores: float = 0.6, timeout_s: float = 60.0) -> float:
+    """Wait until the processes together use less than ``below_cores`` of a core over two
+    seconds (the work the set-up left behind — holds being written, drift checks — is done; an
+    idle stack still uses about half a core, mostly its consumers' fetches), at most
+    ``timeout_s``; returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        before = sum(cpu_seconds(pid) for pid in pids.values())
+        await asyncio.sleep(2.0)
+        if (sum(cpu_seconds(pid) for pid in pids.values()) - before) / 2.0 < below_cores:
+            break
+    return time.monotonic() - began
