@@ -124,9 +124,15 @@ class Bench:
         await asyncio.gather(*(prepare_host(host) for host in self.hosts.values()))
 
     async def _propose_one(self, host: Host, first: datetime, index: int) -> Prepared:
-        created = await host.employee.propose(
-            *(first + k * SLOT for k in range(CANDIDATES)), minutes=30, title=f"bench {index}"
-        )
+        for attempt in range(3):
+            try:
+                created = await host.employee.propose(
+                    *(first + k * SLOT for k in range(CANDIDATES)), minutes=30, title=f"bench {index}"
+                )
+                break
+            except httpx.TransportError:  # a kept-alive connection the server closed just then
+                if attempt == 2:
+                    raise
         revision = await host.wait_synced(created["appointment_id"], 1, 0)
         return Prepared(
             created["appointment_id"], created["guest_token"], created["candidates"][0]["slot_id"], revision
