@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -23,7 +24,7 @@ from faststream.message import StreamMessage
 from prometheus_client import REGISTRY
 
 from visitor_common import tracecontext
-from visitor_common.events import CloudEvent, parse_event, serialize_event
+from visitor_common.events import CloudEvent, serialize_event
 from visitor_common.outbox import OutboxEntry
 from visitor_common.settings import ServiceSettings
 from visitor_common.topics import TopicSpec, dead_letter_topic
@@ -149,10 +150,34 @@ async def publish_dead_letter(
 
 
 def outbox_publisher(broker: KafkaBroker) -> Callable[[OutboxEntry], Awaitable[None]]:
-    """The outbox relay's publish function on ``broker``: the stored envelope, keyed by its
-    subject, with the CloudEvents headers."""
+    """The outbox relay's publish function on ``broker``: the stored envelope's bytes as they
+    are, keyed by its subject, with the CloudEvents headers.
+
+    The envelope was validated when it was stored, so it is not validated and serialized again
+    here; only the few attributes the headers need are read from it."""
 
     async def publish(entry: OutboxEntry) -> None:
-        await publish_event(broker, entry.topic, parse_event(entry.payload))
+        await broker.publish(
+            entry.payload.encode(),
+            topic=entry.topic,
+            key=entry.key.encode(),
+            headers=stored_event_headers(entry.payload),
+        )
 
     return publish
+
+
+def stored_event_headers(payload: str) -> dict[str, str]:
+    """:func:`event_headers` of a serialized envelope (plain ``json``: no model is built)."""
+    envelope = json.loads(payload)
+    headers = {
+        "content-type": CLOUDEVENTS_CONTENT_TYPE,
+        "ce_id": envelope["id"],
+        "ce_type": envelope["type"],
+        "ce_source": envelope["source"],
+        "ce_subject": envelope["subject"],
+        "ce_tenantid": envelope["tenantid"],
+    }
+    if envelope.get("traceparent"):
+        headers["ce_traceparent"] = envelope["traceparent"]
+    return headers

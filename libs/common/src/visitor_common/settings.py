@@ -44,6 +44,22 @@ class ServiceSettings(BaseSettings):
     kafka_heartbeat_interval_ms: int = Field(
         1_000, ge=100, description="Consumer heartbeat interval; below a third of the session timeout."
     )
+    kafka_fetch_max_wait_ms: int = Field(
+        500,
+        ge=1,
+        le=10_000,
+        description="How long an idle consumer's fetch waits for data (aiokafka's default): the "
+        "consumers off the hot path (retries, connections).",
+    )
+    kafka_hot_fetch_max_wait_ms: int = Field(
+        10,
+        ge=1,
+        le=10_000,
+        description="The same for the consumers on the confirmation path (the connectors' appointment "
+        "topics, the appointments service's sync status): a short wait delivers a record sooner when "
+        "the broker does not answer a parked fetch on arrival (Tansu); each idle consumer then asks "
+        "about this often, so it is kept to those few groups.",
+    )
     kafka_enabled: bool = Field(
         True,
         description="Connect to Kafka at start-up: consumers, publishers and the outbox relay (off "

@@ -25,11 +25,13 @@ from appointments_service.adapters.repository import AppointmentRepository
 from appointments_service.api import appointments as appointments_api
 from appointments_service.api import guest as guest_api
 from appointments_service.api import reception as reception_api
+from appointments_service.api import sync as sync_api
 from appointments_service.api.deps import ApiContext
 from appointments_service.api.problems import install_domain_error_handler
-from appointments_service.handlers.connections import register_connections_handler
+from appointments_service.handlers.connections import register_connection_view, register_connections_handler
 from appointments_service.handlers.sync_status import register_sync_status_handler
 from appointments_service.service_layer.appointments import AppointmentService, ServiceConfig
+from appointments_service.service_layer.connection_view import ConnectionStatusView
 from appointments_service.service_layer.ports import CalendarGateway, ConnectionDirectory
 from appointments_service.settings import Settings
 from visitor_common.contracts.auth_internal_client import AuthInternalClient
@@ -118,6 +120,7 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
         guest_base_url=settings.guest_base_url,
     )
     clock: Callable[[], datetime] | None = overrides.get("clock")
+    connection_view = ConnectionStatusView()
     service = AppointmentService(
         repository,
         directory,
@@ -125,15 +128,25 @@ def build_container(settings: Settings, overrides: dict[str, Any]) -> Container:
         config=config,
         notify=relay.notify,
         sealer=_sealer(settings),
+        connection_view=connection_view,
         **({"clock": clock} if clock else {}),
     )
-    for register in (register_sync_status_handler, register_connections_handler):
-        register(
-            runtime.broker,
-            service,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        )
+    register_sync_status_handler(
+        runtime.broker,
+        service,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        fetch_max_wait_ms=settings.kafka_hot_fetch_max_wait_ms,
+    )
+    register_connections_handler(
+        runtime.broker,
+        service,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+    )
+    register_connection_view(
+        runtime.broker, connection_view, fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms
+    )
     for client in (directory, gateway):
         if hasattr(client, "aclose"):
             runtime.on_close(client.aclose)
@@ -169,4 +182,5 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> FastAPI:
     app.include_router(appointments_api.router)
     app.include_router(guest_api.router)
     app.include_router(reception_api.router)
+    app.include_router(sync_api.router)
     return app

@@ -18,7 +18,6 @@ class Settings(ConnectorSettings):
 
     service_name: str = "calendar-outlook"
     http_port: int = Field(8004, description="HTTP port of the connector.")
-    consumer_max_workers: int = Field(8, ge=1, le=64, description="Records handled concurrently.")
     provider_timeout_seconds: float = Field(20.0, gt=0, description="Timeout of one Graph request.")
     retry_max_delay_seconds: float = Field(5.0, gt=0, description="Backoff ceiling.")
     push_channel_ttl_seconds: int = Field(

@@ -41,7 +41,7 @@ def test_shared_settings_use_the_connector_names(monkeypatch: pytest.MonkeyPatch
 
 def test_outlook_keeps_its_own_defaults() -> None:
     settings = Settings()
-    assert settings.consumer_group == "calendar-outlook" and settings.consumer_max_workers == 8
+    assert settings.consumer_group == "calendar-outlook" and settings.consumer_max_workers == 2
     assert settings.push_channel_ttl_seconds == 4200 * 60  # Graph's limit is 10070 minutes
     assert settings.retry_policy().max_delay == 5.0 and settings.drift_poll_seconds == 300.0
     with pytest.raises(ValueError, match="push_channel_ttl_seconds"):

@@ -1,11 +1,19 @@
-"""`make bench`: performance and memory measured, not asserted in tests.
+"""`make bench`: the local stack's latency, throughput and cost, measured, never asserted.
 
-1. Raw-broker baseline: produce → consume round trip on the same Tansu broker (p50/p99 latency,
-   messages per second) — the floor any end-to-end number sits on.
-2. End to end on the full local stack: guest pick → provider event written → the appointment
-   shows `synced` (p50/p99), and sustained confirmations per second.
-3. Resident memory of every process of the stack after that load.
-Results print as a table and are written to `.devstack/bench.json`.
+One run per broker (Tansu, and Apache Kafka where ``java`` and ``mvn`` are installed), each on
+a fresh stack of its own:
+
+1. ``single``: one guest pick at a time → the appointment reads ``synced`` (p50 / p99);
+2. ``raw_floor``: two bare Kafka hops and one bare HTTPS call to the same emulator, open loop
+   at the sustained run's total arrival rate — the floor every figure is a multiple of;
+3. ``sustained``: open loop at each ``--rate`` per provider (both providers at once) for
+   ``--duration`` seconds: achieved rate, p50 / p95 / p99, errors;
+4. ``cpu_ms_per_confirmation`` and ``rss_mb`` of every process (the bench's own as ``bench``);
+5. ``scale``: CPU per confirmation and per push notification by the stack's size — filled by
+   ``scale`` (and ``drift_scale``) come from :mod:`devstack.bench_drift`, merged into the file.
+
+Results go to ``.devstack/bench.json`` (``bench-kafka.json`` for Kafka) with a PNG of latency
+over time per rate beside it, and print as a table.
 """
 
 from __future__ import annotations
@@ -13,80 +21,196 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import platform
+import sys
+import tempfile
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-
 from devstack import bench_drift
-from devstack.bench_e2e import end_to_end
-from devstack.stats import summary
-from devstack.tansu import TansuBroker
+from devstack.bench_e2e import BENCH_OVERRIDES, Bench
+from devstack.bench_floor import raw_floor
+from devstack.bench_procs import CpuMeter, rss_mb, settle
+from devstack.brokers import KIND_ENV
+from devstack.kafka import kafka_unavailable_reason
+from devstack.stats import Run, latency
+from devstack.testing import RunningStack, running_stack
+from visitor_common.settings import ServiceSettings
+
+HOT_FETCH_WAIT_MS = int(ServiceSettings.model_fields["kafka_hot_fetch_max_wait_ms"].default)
+KEYS = ("raw_floor", "single", "sustained", "scale", "cpu_ms_per_confirmation", "rss_mb")
 
 
-async def raw_broker_baseline(bootstrap: str, messages: int) -> dict[str, Any]:
-    """Round trip of keyed 2 KB messages (about an appointment event's size), one at a time
-    for latency, then pipelined for throughput."""
-    topic = f"bench-raw-{uuid.uuid4().hex[:6]}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
-    await producer.start()
-    await producer.send_and_wait(topic, b"warm-up")
-    await consumer.start()
-    await consumer.getone()
-    payload = b"x" * 2048
-    latencies: list[float] = []
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def scale_rows(running: RunningStack, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """``scale`` rows: ``{appointments, cpu_ms_per_confirmation, cpu_ms_per_notification}`` per
+    stack size. The place for the size run; this bench does not measure it yet."""
+    return []
+
+
+def process_ids(running: RunningStack) -> dict[str, int]:
+    pids = {child.name: child.pid for child in running.stack.children if child.pid and child.alive()}
+    broker = running.stack.broker
+    if broker is not None and broker.pid:
+        pids[broker.kind] = broker.pid
+    pids["bench"] = os.getpid()
+    return pids
+
+
+async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-stack-") as state_dir,
+        running_stack(Path(state_dir), overrides=BENCH_OVERRIDES) as running,
+    ):
+        assert running.stack.broker is not None
+        say(f"stack up on {running.stack.broker.kind}; preparing appointments")
+        bench = Bench(running)
+        await bench.open()
+        try:
+            per_provider = args.single + sum(int(rate * args.duration) for rate in args.rate)
+            await bench.prepare(per_provider, say)
+            stack_pids = {k: v for k, v in process_ids(running).items() if k != "bench"}
+            say(f"  stack quiet after {await settle(stack_pids):.0f} s")
+            say(f"single: {args.single} picks per provider, one at a time")
+            single = await bench.single(args.single)
+            floor_rate = 2 * max(args.rate)
+            say(f"raw floor: {floor_rate}/s for {args.floor_duration} s")
+            floor = await raw_floor(
+                running,
+                floor_rate,
+                args.floor_duration,
+                fetch_max_wait_ms=HOT_FETCH_WAIT_MS,
+                idempotent=running.stack.broker.idempotent,
+            )
+            await settle(stack_pids)
+            meter = CpuMeter(process_ids(running))
+            runs: list[Run] = []
+            for rate in args.rate:
+                say(f"sustained: {rate}/s per provider for {args.duration} s")
+                runs += await bench.sustained(rate, args.duration, meter)
+            confirmations = sum(len(run.ok) for run in runs)
+            result = {
+                "raw_floor": latency([s.latency_ms for s in floor if s.error is None]),
+                "single": latency(single),
+                "sustained": [run.row() for run in runs],
+                "scale": await scale_rows(running, args),
+                "cpu_ms_per_confirmation": {
+                    name: round(seconds * 1000 / max(1, confirmations), 2)
+                    for name, seconds in meter.used.items()
+                },
+                "rss_mb": {name: rss_mb(pid) for name, pid in meter.pids.items()},
+            }
+            return result, runs
+        finally:
+            await bench.close()
+
+
+def plot(runs: list[Run], path: Path, title: str) -> None:
+    """Latency over time, one panel per rate, one series per provider."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = sorted({run.target_per_s for run in runs})
+    figure, axes = plt.subplots(len(rates), 1, figsize=(10, 3.2 * len(rates)), squeeze=False, sharex=True)
+    for axis, rate in zip(axes[:, 0], rates, strict=True):
+        for run in (r for r in runs if r.target_per_s == rate):
+            ok = [s for s in run.samples if s.error is None]
+            axis.plot(
+                [s.due_s for s in ok], [s.latency_ms for s in ok], ".", markersize=2, label=run.provider
+            )
+        axis.set_title(f"{title}: {rate:g} picks/s per provider")
+        axis.set_ylabel("pick → synced (ms)")
+        axis.set_yscale("log")
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(loc="upper right")
+    axes[-1, 0].set_xlabel("seconds into the run (arrival time)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def print_table(kind: str, result: dict[str, Any]) -> None:
+    floor, single = result["raw_floor"], result["single"]
+    say(f"\n== {kind} ==")
+    say(f"raw floor          p50 {floor['p50_ms']} ms  p99 {floor['p99_ms']} ms")
+    say(f"single pick→synced p50 {single['p50_ms']} ms  p99 {single['p99_ms']} ms")
+    say(f"{'provider':<10} {'target/s':>8} {'achieved':>9} {'p50':>8} {'p95':>8} {'p99':>8} {'errors':>6}")
+    for row in result["sustained"]:
+        say(
+            f"{row['provider']:<10} {row['target_per_s']:>8g} {row['achieved_per_s']:>9} "
+            f"{row['p50_ms']!s:>8} {row['p95_ms']!s:>8} {row['p99_ms']!s:>8} {row['errors']:>6}"
+        )
+    cpu = result["cpu_ms_per_confirmation"]
+    services = sum(v for k, v in cpu.items() if k != "bench")
+    say(
+        "cpu ms per confirmation: "
+        + ", ".join(f"{k} {v}" for k, v in cpu.items())
+        + f"  (stack {services:.1f})"
+    )
+    say("rss MB: " + ", ".join(f"{k} {v}" for k, v in result["rss_mb"].items()))
+
+
+def output_paths(out: Path, kind: str) -> tuple[Path, Path]:
+    stem = out.stem if kind == "tansu" else f"{out.stem}-{kind}"
+    return out.with_name(f"{stem}{out.suffix}"), out.with_name(f"{stem}-latency.png")
+
+
+def run_on(kind: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    if kind == "kafka" and (reason := kafka_unavailable_reason()):
+        say(f"kafka: skipped ({reason})")
+        return None
+    began = time.perf_counter()
+    previous = os.environ.get(KIND_ENV)
+    os.environ[KIND_ENV] = kind  # devstack.brokers.run_broker reads it when the stack starts
     try:
-        for i in range(messages):
-            sent = time.perf_counter()
-            await producer.send_and_wait(topic, payload, key=str(i % 64).encode())
-            await consumer.getone()
-            latencies.append((time.perf_counter() - sent) * 1000)
-        started = time.perf_counter()
-        futures = [await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(messages)]
-        await asyncio.gather(*futures)
-        received = 0
-        while received < messages:
-            batch = await consumer.getmany(timeout_ms=1000)
-            received += sum(len(v) for v in batch.values())
-        elapsed = time.perf_counter() - started
+        result, runs = asyncio.run(measure(args))
     finally:
-        await consumer.stop()
-        await producer.stop()
-    return summary("raw broker round trip (Tansu)", latencies, elapsed, messages)
+        if previous is None:
+            os.environ.pop(KIND_ENV, None)
+        else:
+            os.environ[KIND_ENV] = previous
+    assert tuple(result) == KEYS
+    json_path, png_path = output_paths(args.out, kind)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(result, indent=2) + "\n")
+    bench_drift.record(json_path)  # the drift_scale and scale sections (issues 18 and 14, item 3)
+    if runs and not args.no_plot:
+        plot(runs, png_path, kind)
+    print_table(kind, result)
+    written = str(json_path) if args.no_plot else f"{json_path}, {png_path}"
+    say(f"({kind}: {time.perf_counter() - began:.0f} s; {written})")
+    return result
 
 
-def print_table(results: list[dict[str, Any]]) -> None:
-    print(f"{'measurement':<52} {'n':>6} {'p50 ms':>9} {'p99 ms':>9} {'per s':>9}")
-    for r in results:
-        if "rss_mb" in r:
-            print(f"{r['name']:<52} {'':>6} {'':>9} {'':>9} {r['rss_mb']:>6} MB")
-            continue
-        print(f"{r['name']:<52} {r['count']:>6} {r['p50_ms']:>9} {r['p99_ms']:>9} {r['per_second']!s:>9}")
-
-
-async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    results: list[dict[str, Any]] = []
-    with TansuBroker() as broker:
-        results.append(await raw_broker_baseline(broker.bootstrap_servers, args.messages))
-    results += await end_to_end(args)
-    return results
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="bench", description=__doc__)
-    parser.add_argument("--messages", type=int, default=500, help="raw-broker messages")
-    parser.add_argument("--appointments", type=int, default=100, help="end-to-end appointments")
-    parser.add_argument("--concurrency", type=int, default=10, help="parallel guest picks")
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate", type=float, nargs="+", default=[50.0], help="picks/s per provider (each)")
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per sustained rate")
+    parser.add_argument("--single", type=int, default=30, help="one-at-a-time picks per provider")
+    parser.add_argument("--floor-duration", type=float, default=20.0, help="seconds of the raw floor")
+    parser.add_argument(
+        "--brokers", default="tansu,kafka", help="comma-separated: tansu, kafka (skipped where unavailable)"
+    )
     parser.add_argument("--out", type=Path, default=Path(".devstack/bench.json"))
-    args = parser.parse_args()
-    results = asyncio.run(run(args))
-    print_table(results)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    bench_drift.record(args.out)  # the drift_scale and scale sections (issues 18 and 14)
+    parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    say(
+        f"bench on {platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
+        f"Python {sys.version.split()[0]}"
+    )
+    for kind in [k.strip() for k in args.brokers.split(",") if k.strip()]:
+        run_on(kind, args)
 
 
 if __name__ == "__main__":

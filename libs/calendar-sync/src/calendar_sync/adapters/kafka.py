@@ -72,28 +72,40 @@ def register_consumer(
     consumer: SyncConsumer,
     *,
     group_id: str,
-    max_workers: int = 4,
+    max_workers: int = 2,
     auto_offset_reset: Literal["latest", "earliest", "none"] = "earliest",
     heartbeat_interval_ms: int = 1000,
     session_timeout_ms: int = 10000,
+    fetch_max_wait_ms: int = 10,
+    retry_fetch_max_wait_ms: int = 500,
 ) -> None:
     """Subscribe ``consumer`` to its topic in consumer group ``group_id`` and to its retry topic
     in ``<group_id>.retry`` (one group per topic: a member joining one never rebalances the
-    other, and each subscriber's ``max_workers`` consumers join together).
+    other, and each subscriber's consumers join together).
+
+    The main topic is on the confirmation path: ``max_workers`` consumers (partitions run in
+    parallel, each in order) whose fetches wait only ``fetch_max_wait_ms`` for data. The retry
+    topic only carries records that already wait seconds for their next round, so one consumer
+    with the broker's usual wait is enough there (every idle consumer with a short wait costs CPU).
 
     Offsets are committed after each record is handled. The handler routes every bad or failing
     record to the dead-letter or retry topic itself, so the partition keeps moving; it raises only
     when even that publish fails (the broker is unreachable), and then the record is not
     committed but re-read (``AckPolicy.NACK_ON_ERROR``): no change is lost.
     """
-    for topic, group in ((consumer.topic, group_id), (consumer.retry_topic, f"{group_id}.retry")):
+    lanes = (
+        (consumer.topic, group_id, max_workers, fetch_max_wait_ms),
+        (consumer.retry_topic, f"{group_id}.retry", 1, retry_fetch_max_wait_ms),
+    )
+    for topic, group, workers, fetch_wait in lanes:
         subscriber = broker.subscriber(
             topic,
             group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            max_workers=max_workers,
+            max_workers=workers,
             auto_offset_reset=auto_offset_reset,
             heartbeat_interval_ms=heartbeat_interval_ms,
             session_timeout_ms=session_timeout_ms,
+            fetch_max_wait_ms=fetch_wait,
         )
         subscriber(_record_handler(consumer))

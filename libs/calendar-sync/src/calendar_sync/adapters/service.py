@@ -151,6 +151,8 @@ def build_connector(
         max_workers=settings.consumer_max_workers,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
+        fetch_max_wait_ms=settings.kafka_hot_fetch_max_wait_ms,
+        retry_fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
     )
     connection_events = ConnectionEventsHandler(provider_kind, monitor, tokens)
     register_connection_events(

@@ -33,7 +33,11 @@ class ConnectorSettings(ServiceSettings):
         "", description="Kafka consumer group of the connector (unset: the service name)."
     )
     consumer_max_workers: int = Field(
-        6, ge=1, le=64, description="Kafka consumers per topic in this process (partitions run in parallel)."
+        2,
+        ge=1,
+        le=64,
+        description="Kafka consumers of the appointments topic in this process (partitions run in "
+        "parallel, each in order; the retry topic has one).",
     )
 
     provider_ca_file: Path | None = Field(

@@ -1,4 +1,7 @@
-"""Dependencies: the container on ``app.state``, the verified employee, the caller's IP."""
+"""Dependencies: the container on ``app.state``, the verified employee, the caller's IP.
+
+All ``async def``: FastAPI runs a plain ``def`` dependency in the thread pool, a hop per request
+that these few attribute reads do not need."""
 
 from __future__ import annotations
 
@@ -21,17 +24,17 @@ class ApiContext:
     guest_base_url: str
 
 
-def get_context(request: Request) -> ApiContext:
+async def get_context(request: Request) -> ApiContext:
     context: ApiContext = request.app.state.api
     return context
 
 
-def get_verifier(request: Request) -> JwtVerifier:
-    return get_context(request).verifier
+async def get_verifier(request: Request) -> JwtVerifier:
+    return (await get_context(request)).verifier
 
 
-def get_service(request: Request) -> AppointmentService:
-    return get_context(request).service
+async def get_service(request: Request) -> AppointmentService:
+    return (await get_context(request)).service
 
 
 _principal = principal_dependency(get_verifier)

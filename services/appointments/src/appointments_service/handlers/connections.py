@@ -1,9 +1,12 @@
 """Consumer of the auth service's calendar-connection events (group ``appointments-connections``).
 
 Only ``CalendarConnectionLinked`` matters here: when the host links the bound account again, the
-cancellations held for that connection are released to its calendar (R8, decision 0004). The
-other events on the topic (deactivated, reauth-required, unlinked, room preference) need no
-action: a change's R8 check asks the auth service itself.
+cancellations held for that connection are released to its calendar (R8, decision 0004).
+
+A second subscriber, in no consumer group, reads the whole topic from its start in every
+process and keeps :class:`ConnectionStatusView` current, so the R8 check of a pick, a change or
+a read is answered locally instead of by a call to the auth service per request. It needs every
+partition (a group would share them out between the service's instances) and commits nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from faststream.middlewares import AckPolicy
 from pydantic import ValidationError
 
 from appointments_service.service_layer.appointments import AppointmentService
+from appointments_service.service_layer.connection_view import ConnectionStatusView
 from visitor_common import topics
 from visitor_common.events import CalendarConnectionLinked, UnknownEventType, parse_event
 from visitor_common.messaging import publish_dead_letter
@@ -57,3 +61,24 @@ def register_connections_handler(
                 "held cancellations released",
                 extra={"connection_id": event.data.connection_id, "appointments": released},
             )
+
+
+def register_connection_view(
+    broker: KafkaBroker, view: ConnectionStatusView, *, fetch_max_wait_ms: int = 500
+) -> None:
+    """Feed ``view`` from the connections topic (all partitions, from the start, no group)."""
+
+    @broker.subscriber(
+        topics.CONNECTIONS,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=fetch_max_wait_ms,
+        ack_policy=AckPolicy.ACK_FIRST,  # nothing to commit without a group
+    )
+    async def on_connection_status(message: KafkaMessage) -> None:
+        try:
+            event = parse_event(message.body)
+        except (UnknownEventType, ValidationError, ValueError):
+            return  # the group consumer above dead-letters it; the view just skips it
+        connection_id = getattr(event.data, "connection_id", None)
+        if isinstance(connection_id, str):
+            view.apply(connection_id, event.data)

@@ -25,9 +25,11 @@ def register_sync_status_handler(
     *,
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 1_000,
+    fetch_max_wait_ms: int = 500,
 ) -> None:
     @broker.subscriber(
         topics.SYNC_STATUS,
+        fetch_max_wait_ms=fetch_max_wait_ms,  # on the confirmation path: see the settings
         group_id=CONSUMER_GROUP,
         auto_offset_reset="earliest",
         session_timeout_ms=session_timeout_ms,

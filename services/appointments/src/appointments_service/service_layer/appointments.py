@@ -10,6 +10,7 @@ runs them again itself.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ from appointments_service.domain.model import (
     DetailsChange,
 )
 from appointments_service.domain.rules import SlotDraft
+from appointments_service.service_layer.connection_view import ConnectionStatusView
 from appointments_service.service_layer.events import routed_entries
 from appointments_service.service_layer.guest_messages import with_confirmation, with_invitation
 from appointments_service.service_layer.ports import (
@@ -50,6 +52,7 @@ from appointments_service.service_layer.ports import (
     ConnectionDirectory,
     ConnectorUnavailable,
 )
+from appointments_service.service_layer.sync_watch import SyncChanges, wait_for
 from visitor_common import metrics
 from visitor_common.events import (
     AppointmentStatus,
@@ -64,6 +67,9 @@ from visitor_common.events import (
 from visitor_common.sealing import Sealer
 
 log = logging.getLogger(__name__)
+
+# How often a long poll on the sync state reads the store even without a wake-up.
+SYNC_RECHECK_SECONDS = 1.0
 
 Clock = Callable[[], datetime]
 PROVIDER_LABELS = rules.PROVIDER_LABELS
@@ -169,9 +175,12 @@ class AppointmentService:
         notify: Callable[[], None] = lambda: None,
         clock: Clock = _now_utc,
         sealer: Sealer | None = None,
+        connection_view: ConnectionStatusView | None = None,
     ) -> None:
         self.repo = repository
         self.directory = directory
+        self.connection_view = connection_view
+        self.sync_changes = SyncChanges()
         self.gateway = gateway
         self.config = config or ServiceConfig()
         self.notify = notify
@@ -265,6 +274,27 @@ class AppointmentService:
     async def get(self, host: Host, appointment_id: str) -> tuple[Appointment, CalendarSyncView]:
         appointment, _ = await self._load(host, appointment_id, Action.READ)
         return appointment, await self.sync_view(appointment)
+
+    async def watch_sync(
+        self, host: Host, appointment_id: str, after_revision: int, wait_seconds: float
+    ) -> tuple[Appointment, CalendarSyncView, int]:
+        """The sync view once its revision (a counter of the accepted connector reports) is past
+        ``after_revision``, or whatever it is after ``wait_seconds``; with the revision.
+
+        Woken by this process's sync-status consumer; the store is read again at least every
+        ``SYNC_RECHECK_SECONDS`` too, because with several instances of the service another one
+        may be the consumer that stores the report."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while True:
+            changed = self.sync_changes.subscribe(appointment_id)
+            appointment, _ = await self._load(host, appointment_id, Action.READ)
+            report, revision = await self.repo.get_sync(appointment_id)
+            remaining = deadline - loop.time()
+            if revision > after_revision or remaining <= 0:
+                connection = await self._status_for_view(appointment, {})
+                return appointment, rules.sync_view(appointment, report, connection), revision
+            await wait_for(changed, min(remaining, SYNC_RECHECK_SECONDS))
 
     async def sync_view(
         self, appointment: Appointment, statuses: dict[str, ConnectionStatus | None] | None = None
@@ -454,7 +484,14 @@ class AppointmentService:
 
     async def _binding_status(self, binding: CalendarBinding) -> ConnectionStatus:
         """The bound connection's status at the auth service (a deleted one counts as unlinked).
-        Raises ``AuthUnavailable``."""
+        Raises ``AuthUnavailable``.
+
+        Answered from the connections topic's view when it knows the connection (a pick or a
+        read then costs no call to the auth service); asked of the auth service otherwise."""
+        if self.connection_view is not None:
+            announced = self.connection_view.status(binding.connection_id)
+            if announced is not None:
+                return announced
         info = await self.directory.connection(binding.connection_id)
         return info.status if info is not None else ConnectionStatus.UNLINKED
 
@@ -661,5 +698,6 @@ class AppointmentService:
                 )
             except Conflict:
                 continue
+            self.sync_changes.changed(appointment.appointment_id)
             return True
         return False

@@ -1,0 +1,57 @@
+"""CPU time and resident memory of the local stack's processes (and the bench's own), read
+from Linux ``/proc`` — no agent in the measured processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` and its reaped children so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime, cutime, cstime = (int(fields[i]) for i in (11, 12, 13, 14))
+    return (utime + stime + cutime + cstime) / TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return 0.0
+
+
+class CpuMeter:
+    """CPU seconds per named process between :meth:`start` and :meth:`stop`."""
+
+    def __init__(self, pids: Mapping[str, int]) -> None:
+        self.pids = dict(pids)
+        self._before: dict[str, float] = {}
+        self.used: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> dict[str, float]:
+        for name, pid in self.pids.items():
+            self.used[name] = self.used.get(name, 0.0) + cpu_seconds(pid) - self._before[name]
+        return self.used
+
+
+async def settle(pids: Mapping[str, int], *, below_cores: float = 0.6, timeout_s: float = 60.0) -> float:
+    """Wait until the processes together use less than ``below_cores`` of a core over two
+    seconds (the work the set-up left behind — holds being written, drift checks — is done; an
+    idle stack still uses about half a core, mostly its consumers' fetches), at most
+    ``timeout_s``; returns the seconds waited."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        before = sum(cpu_seconds(pid) for pid in pids.values())
+        await asyncio.sleep(2.0)
+        if (sum(cpu_seconds(pid) for pid in pids.values()) - before) / 2.0 < below_cores:
+            break
+    return time.monotonic() - began
