@@ -19,7 +19,7 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path, monkeypatch: pytes
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     out = tmp_path / "bench.json"
     kind = requested_kind()  # the suite's broker (make test runs e2e on Kafka too)
-    tiny = ["--rate", "2", "--duration", "2", "--single", "2", "--floor-duration", "1"]
+    tiny = ["--rate", "2", "--duration", "2", "--single", "2", "--floor-duration", "1", "--no-drift"]
     bench.main([*tiny, "--brokers", kind, "--out", str(out)])
     json_path, png_path = bench.output_paths(out, kind)
     result = json.loads(json_path.read_text())

@@ -180,7 +180,8 @@ def run_on(kind: str, args: argparse.Namespace) -> dict[str, Any] | None:
     json_path, png_path = output_paths(args.out, kind)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2) + "\n")
-    bench_drift.record(json_path)  # the drift_scale and scale sections (issues 18 and 14, item 3)
+    if args.drift:  # the drift_scale and scale sections (issues 18 and 14, item 3)
+        bench_drift.record(json_path)
     if runs and not args.no_plot:
         plot(runs, png_path, kind)
     print_table(kind, result)
@@ -200,6 +201,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--out", type=Path, default=Path(".devstack/bench.json"))
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    parser.add_argument(
+        "--no-drift", dest="drift", action="store_false", help="skip the drift_scale and scale sections"
+    )
     return parser.parse_args(argv)
 
 
