@@ -85,6 +85,9 @@ class ServiceEvents:
 
     sends: tuple[str, ...] = ()
     receives: dict[str, str] = field(default_factory=dict)  # topic -> consumer group
+    # topics also read without a consumer group, every partition from the start, into a local view
+    # (no committed offsets; e.g. appointments' connection statuses, decision 0017)
+    views: tuple[str, ...] = ()
 
 
 def _connector(name: str, topic: str) -> ServiceEvents:
@@ -110,6 +113,7 @@ SERVICES: dict[str, ServiceEvents] = {
             topics.dead_letter_topic(topics.CONNECTIONS),
         ),
         receives={topics.SYNC_STATUS: "appointments", topics.CONNECTIONS: "appointments-connections"},
+        views=(topics.CONNECTIONS,),
     ),
     "calendar-google": _connector("calendar-google", topics.GOOGLE_APPOINTMENTS),
     "calendar-outlook": _connector("calendar-outlook", topics.OUTLOOK_APPOINTMENTS),
