@@ -22,7 +22,7 @@ test: bootstrap lint typecheck contracts ## lint, type check, import contracts, 
 	@scripts/ensure-browser.sh
 	@scripts/test.sh
 
-test-fast: bootstrap ## the inner loop: unit tests only (no broker, no running stack), under a minute
+test-fast: bootstrap ## the inner loop: unit tests only (no broker, no running stack)
 	@$(PY) -m pytest -q libs services -m "not broker and not e2e and not integration and not mongodb"
 
 lint: bootstrap ## ruff check and format check
