@@ -210,6 +210,15 @@ class LocalStack:
         self._start_service(service)
         self._write_pids()
 
+    def stop_and_restart(self, service: str) -> None:
+        """Stop ``service`` as an operator's restart does (SIGTERM: in-flight work finishes),
+        then start it again with the same settings."""
+        running = next(c for c in self.children if c.name == service and c.alive())
+        running.stop()
+        self.children.remove(running)
+        self._start_service(service)
+        self._write_pids()
+
     # -- faults: kill and restart one part (the fault suite) --------------------------------
     def kill_service(self, service: str) -> None:
         """SIGKILL ``service``'s whole process group, as a crash would: no shutdown code runs."""
