@@ -75,6 +75,25 @@ async def test_own_writes_are_not_drift(
     assert await monitor.sync_connection("conn-1") == []
 
 
+async def test_an_observation_overtaken_by_our_own_write_is_not_drift(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    recorder: Recorder,
+) -> None:
+    """The monitor lists changes outside the appointment's lock; the confirmation lands
+    before it judges. The hold it saw is stale, not an edit by the host."""
+    monitor = monitor_for(engine, connection_repo)
+    await register(monitor)
+    await engine.apply(make_snapshot())
+    session = engine.session("conn-1", "host@example.com", "tenant-1")
+    observed, _, touched = await engine.observe(session, None, "conn-1")
+    await engine.apply(make_snapshot(version=2, status=AppointmentStatus.CONFIRMED, confirmed="s1"))
+    assert [s.appointment_id for s in touched] == ["appt-1"]
+    assert await engine.judge_drift("appt-1", observed, session, restore=False) == []
+    assert SyncState.DRIFTED not in [s.state for s in recorder.statuses]
+
+
 async def test_a_direct_deletion_is_reported_once_as_drifted(
     engine: SyncEngine,
     fake_provider: FakeCalendarProvider,

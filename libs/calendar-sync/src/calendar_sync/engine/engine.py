@@ -375,6 +375,10 @@ class SyncEngine:
                 return []
             state = await self._check_rooms(state, observed)
             changes = detect_drift(state, observed)
+            if changes:
+                # ``observed`` was read before this lock was taken: a write of ours may have
+                # landed in between and made it stale. Drift is only what a fresh read shows.
+                changes = detect_drift(state, await self._reread(session, state, changes))
             if not changes:
                 return []
             signature = drift_signature(changes)
@@ -392,6 +396,16 @@ class SyncEngine:
             if restore:
                 await self._restore(state, session)
             return changes
+
+    async def _reread(
+        self, session: ProviderSession, state: AppliedState, changes: list[DriftChange]
+    ) -> dict[str, ProviderEvent]:
+        """The events behind ``changes`` as the provider holds them now (gone ones cancelled)."""
+        fresh: dict[str, ProviderEvent] = {}
+        for event_id in dict.fromkeys(c.provider_event_id for c in changes):
+            found = await self._get_or_none(session, event_id)
+            fresh[event_id] = found or ProviderEvent(event_id=event_id, cancelled=True)
+        return fresh
 
     async def _check_rooms(self, state: AppliedState, observed: Mapping[str, ProviderEvent]) -> AppliedState:
         """Rooms answer asynchronously on real Google: a decline can come after the write."""
