@@ -3,6 +3,9 @@
 .DEFAULT_GOAL := help
 PY := .venv/bin/python
 BOOTSTRAP := scripts/bootstrap.sh
+# Some machines set PYTHONDONTWRITEBYTECODE=1; then every process (a test stack starts eight)
+# compiles every module it imports from source again. Bytecode caches are kept here instead.
+export PYTHONDONTWRITEBYTECODE :=
 
 .PHONY: help bootstrap run kafka test test-fast lint typecheck contracts bench docs clean
 
@@ -23,7 +26,7 @@ test: bootstrap lint typecheck contracts ## lint, type check, import contracts, 
 	@scripts/test.sh
 
 test-fast: bootstrap ## the inner loop: unit tests only (no broker, no running stack)
-	@$(PY) -m pytest -q libs services -m "not broker and not e2e and not integration and not mongodb"
+	@$(PY) -m pytest -q -n auto libs services -m "not broker and not e2e and not integration and not mongodb"
 
 lint: bootstrap ## ruff check and format check
 	@.venv/bin/ruff check .

@@ -18,7 +18,10 @@ from urllib.parse import parse_qsl, urljoin, urlsplit
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
+from argon2 import profiles as argon2_profiles
 
+from auth_service.adapters import passwords
 from auth_service.adapters.google import GoogleClient
 from auth_service.adapters.microsoft import MicrosoftClient
 from auth_service.adapters.providers import (
@@ -395,6 +398,18 @@ async def link_fake(h: Harness, token: str, provider: str = "google") -> httpx.R
     return await h.client.get(
         f"/v1/calendar-connections/{provider}/callback", params={"code": "c", **query_of(url)}
     )
+
+
+@pytest.fixture(autouse=True)
+def _cheap_password_hashing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 at RFC 9106 cost (64 MiB, 3 passes) takes 0.1-1.5 s per hash on these machines and
+    the suites hash hundreds of times; the tests are about who may sign in, not about argon2.
+    Hashes carry their parameters, so verifying works the same. ``production_cost`` opts out."""
+    if "production_cost" in request.keywords:
+        return
+    cheapest = PasswordHasher.from_parameters(argon2_profiles.CHEAPEST)
+    monkeypatch.setattr(passwords, "_hasher", cheapest)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheapest.hash("not-a-real-password-just-for-timing"))
 
 
 @pytest.fixture(autouse=True)

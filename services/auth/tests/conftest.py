@@ -10,9 +10,25 @@ import pytest
 # --import-mode=importlib does not put test directories on sys.path; the kit must be importable.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from auth_testkit import _no_env_leak, clock, emulators, fake_google, harness, unit_harness  # noqa: E402
+from auth_testkit import (
+    _cheap_password_hashing,
+    _no_env_leak,
+    clock,
+    emulators,
+    fake_google,
+    harness,
+    unit_harness,
+)  # noqa: E402
 
-__all__ = ["_no_env_leak", "clock", "emulators", "fake_google", "harness", "unit_harness"]
+__all__ = [
+    "_cheap_password_hashing",
+    "_no_env_leak",
+    "clock",
+    "emulators",
+    "fake_google",
+    "harness",
+    "unit_harness",
+]
 
 
 _HERE = Path(__file__).parent

@@ -1,4 +1,5 @@
-"""Refresh-token encryption (AES-GCM, key ids, rotation) and JWT signing (EdDSA, JWKS)."""
+"""Refresh-token encryption (AES-GCM, key ids, rotation), JWT signing (EdDSA, JWKS) and password
+hashing (argon2id)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
+from argon2 import extract_parameters as argon2_extract_parameters
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from auth_service.adapters import passwords
 from auth_service.adapters.crypto import TokenCipher, TokenCipherError
 from auth_service.adapters.signing import SigningKey
 from visitor_common.security import JwksSource, JwtVerifier, PrincipalKind
@@ -97,3 +100,14 @@ async def test_ec_keys_work_too() -> None:
     token = key.sign(CLAIMS, now=NOW, ttl=timedelta(minutes=5))
     verifier = JwtVerifier(JwksSource(static=key.jwks()), issuer="iss", audience="aud")
     assert (await verifier.verify(token)).tenant_id == "t1"
+
+
+@pytest.mark.production_cost
+def test_passwords_are_hashed_with_argon2id_at_rfc_9106_cost() -> None:
+    stored = passwords.hash_password("correct horse battery staple")
+    parameters = argon2_extract_parameters(stored)
+    assert stored.startswith("$argon2id$")
+    assert (parameters.time_cost, parameters.memory_cost) >= (3, 64 * 1024)
+    assert passwords.verify_password(stored, "correct horse battery staple")
+    assert not passwords.verify_password(stored, "wrong")
+    assert not passwords.verify_password(None, "correct horse battery staple")
