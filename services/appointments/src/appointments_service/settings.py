@@ -13,7 +13,7 @@ from visitor_common.settings import ServiceSettings
 
 
 class Settings(MailSealSettings, ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="APPOINTMENTS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="APPOINTMENTS_")  # the rest from the base
 
     service_name: str = Field("appointments", description="Service name (logs, Kafka client id).")
     http_port: int = Field(8002, description="HTTP port of the API.")

@@ -19,7 +19,7 @@ class ServiceClient(BaseModel):
 
 
 class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="AUTH_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="AUTH_")  # the rest from the base
 
     service_name: str = "auth"
     http_port: int = 8001

@@ -10,9 +10,7 @@ from calendar_sync.engine.settings import ConnectorSettings
 
 
 class Settings(ConnectorSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CALENDAR_GOOGLE_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="CALENDAR_GOOGLE_")  # the rest from the base
 
     service_name: str = "calendar-google"
     http_port: int = Field(8003, description="HTTP port of the connector.")

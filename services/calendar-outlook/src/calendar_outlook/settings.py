@@ -12,9 +12,7 @@ MINUTE = 60
 
 
 class Settings(ConnectorSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="CALENDAR_OUTLOOK_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="CALENDAR_OUTLOOK_")  # the rest from the base
 
     service_name: str = "calendar-outlook"
     http_port: int = Field(8004, description="HTTP port of the connector.")

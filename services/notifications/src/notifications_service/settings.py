@@ -15,7 +15,7 @@ from visitor_common.settings import ServiceSettings
 
 
 class Settings(MailSealSettings, ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="NOTIFICATIONS_")  # the rest from the base
 
     service_name: str = Field("notifications", description="Service name (logs, Kafka client id).")
     http_port: int = Field(8006, description="HTTP port (health, readiness, OpenAPI).")

@@ -9,7 +9,7 @@ from visitor_common.settings import ServiceSettings
 
 
 class Settings(ServiceSettings):
-    model_config = SettingsConfigDict(env_prefix="WEB_", env_nested_delimiter="__", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="WEB_")  # the rest from the base
 
     service_name: str = Field("web", description="Service name (logs).")
     http_port: int = Field(8005, description="HTTP port of the pages.")
