@@ -24,7 +24,14 @@ from faststream.message import StreamMessage
 from prometheus_client import REGISTRY
 
 from visitor_common import tracecontext
-from visitor_common.events import CloudEvent, serialize_event
+from visitor_common.events import (
+    UNPARSABLE,
+    CloudEvent,
+    EventData,
+    parse_event,
+    serialize_event,
+    why_unparsable,
+)
 from visitor_common.outbox import OutboxEntry
 from visitor_common.settings import ServiceSettings
 from visitor_common.topics import TopicSpec, dead_letter_topic
@@ -147,6 +154,30 @@ async def publish_dead_letter(
         key=key,
         headers={"x-error": error[:1000], "x-source-topic": source_topic},
     )
+
+
+async def event_or_dead_letter(
+    broker: KafkaBroker, topic: str, message: StreamMessage[Any], expected: type[EventData] | None = None
+) -> CloudEvent[Any] | None:
+    """The event a consumed record carries, or ``None`` once a record that is not one of our
+    events (or not of the ``expected`` type) has been parked on the topic's dead-letter topic."""
+    raw = _body_bytes(message.body)
+    key = getattr(message.raw_message, "key", None)
+    try:
+        event = parse_event(raw)
+    except UNPARSABLE as error:
+        await publish_dead_letter(broker, topic, raw, key, why_unparsable(error))
+        return None
+    if expected is not None and not isinstance(event.data, expected):
+        await publish_dead_letter(broker, topic, raw, key, f"unexpected event type {event.type!r} on {topic}")
+        return None
+    return event
+
+
+def _body_bytes(body: Any) -> bytes:
+    if isinstance(body, bytes):
+        return body
+    return body.encode() if isinstance(body, str) else json.dumps(body).encode()
 
 
 def outbox_publisher(broker: KafkaBroker) -> Callable[[OutboxEntry], Awaitable[None]]:

@@ -3,6 +3,7 @@ version-aware, other providers ignored, poison messages dead-lettered."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -129,27 +130,24 @@ async def test_reports_for_unknown_or_unlinked_appointments_are_ignored(h: Harne
 
 async def test_poison_messages_go_to_the_dead_letter_topic(h: Harness) -> None:
     broker = h.container.broker
-    dead: list[bytes] = []
+    dead: list[tuple[bytes, str]] = []
 
     @broker.subscriber(topics.dead_letter_topic(topics.SYNC_STATUS))
     async def collect(message: KafkaMessage) -> None:
-        dead.append(message.body)
+        dead.append((message.body, message.headers["x-error"]))
 
     async with TestKafkaBroker(broker) as test_broker:
         await test_broker.publish(b"not json", topic=topics.SYNC_STATUS, key=b"k1")
         await test_broker.publish(b'{"type": "jp.visitor-scheduling.nope.v1"}', topic=topics.SYNC_STATUS)
         created = await h.create()
-        await test_broker.publish(
-            # A valid envelope of the wrong event type on this topic.
-            __import__("json")
-            .dumps(
-                {
-                    **__import__("json").loads(status_event(created)),
-                    "type": "jp.visitor-scheduling.appointment.created.v1",
-                }
-            )
-            .encode(),
-            topic=topics.SYNC_STATUS,
-        )
-    assert len(dead) == 3
-    assert dead[0] == b"not json"
+        status = json.loads(status_event(created))
+        wrong_type = {**status, "type": "jp.visitor-scheduling.appointment.created.v1"}
+        await test_broker.publish(json.dumps(wrong_type).encode(), topic=topics.SYNC_STATUS)
+        # A malformed field whose value looks like a secret: the reason names the field only.
+        leaky = {**status, "data": {**status["data"], "appointment_version": "guest-token-SECRET"}}
+        await test_broker.publish(json.dumps(leaky).encode(), topic=topics.SYNC_STATUS)
+    assert len(dead) == 4
+    assert dead[0] == (b"not json", "malformed event: JSONDecodeError")
+    assert "unknown event type" in dead[1][1]
+    assert dead[2][1].startswith("malformed event: ")  # a created event lacks the status fields
+    assert "data.appointment_version" in dead[3][1] and "SECRET" not in dead[3][1]

@@ -14,21 +14,21 @@ from collections.abc import Awaitable, Callable
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
 
 from calendar_sync.adapters.kafka import raw_body
 from calendar_sync.engine.monitor import DriftMonitor
 from calendar_sync.engine.tokens import AuthTokenClient
 from visitor_common import topics
 from visitor_common.events import (
+    UNPARSABLE,
     AppointmentSnapshot,
     CalendarConnectionDeactivated,
     CalendarConnectionLinked,
     CalendarConnectionReauthRequired,
     CalendarConnectionUnlinked,
     Provider,
-    UnknownEventType,
     parse_event,
+    why_unparsable,
 )
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class ConnectionEventsHandler:
     async def _handle(self, raw: bytes) -> None:
         try:
             envelope = parse_event(raw)
-        except (UnknownEventType, ValidationError, ValueError) as error:
-            log.warning("ignoring an unreadable connection event", extra={"error": str(error)[:300]})
+        except UNPARSABLE as error:
+            log.warning("ignoring an unreadable connection event", extra={"error": why_unparsable(error)})
             return
         data = envelope.data
         if getattr(data, "provider", None) is not self._provider:

@@ -19,23 +19,21 @@ consumers (partitions are processed in parallel, each in order).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from calendar_sync.core.errors import InvalidSnapshot
 from calendar_sync.engine.engine import SyncEngine
 from visitor_common import topics
 from visitor_common.events import (
+    UNPARSABLE,
     AppointmentSnapshot,
     CalendarRestoreRequested,
-    UnknownEventType,
     parse_event,
+    why_unparsable,
 )
 from visitor_common.events.appointments import Provider
 
@@ -111,8 +109,8 @@ class SyncConsumer:
         self.stats.handled += 1
         try:
             envelope = parse_event(raw)
-        except (UnknownEventType, ValidationError, json.JSONDecodeError, UnicodeDecodeError) as error:
-            await self._poison(raw, key, f"unparseable event: {error}")
+        except UNPARSABLE as error:
+            await self._poison(raw, key, why_unparsable(error))
             return
         snapshot: AppointmentSnapshot | None = getattr(envelope.data, "appointment", None)
         if snapshot is None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic import ValidationError
+
 from visitor_common.events.appointments import (
     APPOINTMENT_EVENTS,
     AppointmentCancelled,
@@ -78,12 +80,29 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> CloudEvent[Any]:
     return CloudEvent[model].model_validate(body)  # type: ignore[valid-type]
 
 
+UNPARSABLE = (UnknownEventType, ValidationError, ValueError)
+"""What :func:`parse_event` raises for a record that is not one of our events (``ValueError``
+covers malformed JSON and undecodable bytes)."""
+
+
+def why_unparsable(error: Exception) -> str:
+    """Where and why a record is not an event, never the values: a malformed record may still
+    hold a reception code, a guest link or a token, and this text goes to logs and headers."""
+    if isinstance(error, ValidationError):
+        places = [".".join(str(p) for p in e["loc"]) for e in error.errors(include_input=False)]
+        return f"malformed event: {error.error_count()} invalid field(s): {places[:10]}"
+    if isinstance(error, UnknownEventType):
+        return str(error)
+    return f"malformed event: {type(error).__name__}"
+
+
 def serialize_event(event: CloudEvent[Any]) -> bytes:
     return event.model_dump_json().encode()
 
 
 __all__ = [
     "EVENT_REGISTRY",
+    "UNPARSABLE",
     "AppointmentCancelled",
     "AppointmentConfirmed",
     "AppointmentCreated",
@@ -117,4 +136,5 @@ __all__ = [
     "new_event",
     "parse_event",
     "serialize_event",
+    "why_unparsable",
 ]

@@ -555,11 +555,8 @@ class Appointment(BaseModel):
                 window_closes_at=closes.isoformat(),
             )
         check_in = CheckIn(checked_in_at=now, device_id=device_id, appointment_version=self.version + 1)
-        # The calendar hears nothing of a check-in (lifecycle topic only): its sync stays at the
-        # version announced before, as after a code release.
-        after = self._next(now, reception=reception.model_copy(update={"checked_in": check_in})).model_copy(
-            update={"announced_version": self.reported_version()}
-        )
+        # The calendar hears nothing of a check-in (lifecycle topic only).
+        after = self._next_unheard(now, reception=reception.model_copy(update={"checked_in": check_in}))
         event = GuestCheckedIn(
             appointment_id=after.appointment_id,
             tenant_id=after.tenant_id,
@@ -583,14 +580,7 @@ class Appointment(BaseModel):
         compare-and-set instead of writing the code back as active."""
         if self.reception is None or not self.reception.active or self.ends_at() > now:
             return None
-        return self.model_copy(
-            update={
-                "reception": self.reception.release(),
-                "version": self.version + 1,
-                "updated_at": now,
-                "announced_version": self.reported_version(),
-            }
-        )
+        return self._next_unheard(now, reception=self.reception.release())
 
     def reported_version(self) -> int:
         """The version a connector's status must be about for the calendar to be up to date:
@@ -599,11 +589,16 @@ class Appointment(BaseModel):
         return self.announced_version if self.announced_version is not None else self.version
 
     def _next(self, now: datetime, **update: object) -> Appointment:
-        """The aggregate after a change: one version further, stamped ``now`` (and announced:
-        every change's events carry this version)."""
+        """The aggregate after a change: one version further, stamped ``now``; its events carry
+        this version to the calendar."""
         return self.model_copy(
-            update={**update, "version": self.version + 1, "updated_at": now, "announced_version": None}
+            update={"version": self.version + 1, "updated_at": now, "announced_version": None, **update}
         )
+
+    def _next_unheard(self, now: datetime, **update: object) -> Appointment:
+        """:meth:`_next` for a change the calendar never hears of (a check-in, a code release):
+        the calendar's sync stays due at the version announced before."""
+        return self._next(now, announced_version=self.reported_version(), **update)
 
     @staticmethod
     def _guest_link_updated(after: Appointment) -> AppointmentDetailsUpdated:

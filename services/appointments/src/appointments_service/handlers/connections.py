@@ -16,13 +16,12 @@ import logging
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from pydantic import ValidationError
 
 from appointments_service.service_layer.appointments import AppointmentService
 from appointments_service.service_layer.connection_view import ConnectionStatusView
 from visitor_common import topics
-from visitor_common.events import CalendarConnectionLinked, UnknownEventType, parse_event
-from visitor_common.messaging import publish_dead_letter
+from visitor_common.events import UNPARSABLE, CalendarConnectionLinked, parse_event
+from visitor_common.messaging import event_or_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +44,8 @@ def register_connections_handler(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_connection_event(message: KafkaMessage) -> None:
-        raw: bytes = message.body
-        try:
-            event = parse_event(raw)
-        except (UnknownEventType, ValidationError, ValueError) as error:
-            key = getattr(message.raw_message, "key", None)
-            await publish_dead_letter(broker, topics.CONNECTIONS, raw, key, str(error))
-            return
-        if not isinstance(event.data, CalendarConnectionLinked):
+        event = await event_or_dead_letter(broker, topics.CONNECTIONS, message)
+        if event is None or not isinstance(event.data, CalendarConnectionLinked):
             return
         # AuthUnavailable propagates: the message is not acknowledged and comes again.
         released = await service.release_held_for_link(event.data)
@@ -77,7 +70,7 @@ def register_connection_view(
     async def on_connection_status(message: KafkaMessage) -> None:
         try:
             event = parse_event(message.body)
-        except (UnknownEventType, ValidationError, ValueError):
+        except UNPARSABLE:
             return  # the group consumer above dead-letters it; the view just skips it
         connection_id = getattr(event.data, "connection_id", None)
         if isinstance(connection_id, str):

@@ -7,12 +7,11 @@ import logging
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
-from pydantic import ValidationError
 
 from appointments_service.service_layer.appointments import AppointmentService
 from visitor_common import topics
-from visitor_common.events import CalendarSyncStatusReported, UnknownEventType, parse_event
-from visitor_common.messaging import publish_dead_letter
+from visitor_common.events import CalendarSyncStatusReported
+from visitor_common.messaging import event_or_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,8 @@ def register_sync_status_handler(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_sync_status(message: KafkaMessage) -> None:
-        raw: bytes = message.body
-        try:
-            event = parse_event(raw)
-            if not isinstance(event.data, CalendarSyncStatusReported):
-                raise UnknownEventType(f"unexpected event type {event.type!r} on {topics.SYNC_STATUS}")
-        except (UnknownEventType, ValidationError, ValueError) as error:
-            key = getattr(message.raw_message, "key", None)
-            await publish_dead_letter(broker, topics.SYNC_STATUS, raw, key, str(error))
+        event = await event_or_dead_letter(broker, topics.SYNC_STATUS, message, CalendarSyncStatusReported)
+        if event is None:
             return
         accepted = await service.record_sync_status(event.data)
         log.info(

@@ -10,44 +10,23 @@ and leaves the record to be read again.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from pydantic import ValidationError
 
 from notifications_service.service_layer.delivery import DeliveryFailed
 from notifications_service.service_layer.mails import UnopenableMessage
 from notifications_service.service_layer.notify import NotificationService
 from notifications_service.settings import Settings
 from visitor_common import topics
-from visitor_common.events import UnknownEventType, parse_event
-from visitor_common.messaging import publish_dead_letter
+from visitor_common.messaging import event_or_dead_letter, publish_dead_letter
 
 log = logging.getLogger(__name__)
 
 SUBSCRIPTIONS = {topics.APPOINTMENT_LIFECYCLE: "lifecycle", topics.GUEST_MESSAGES: "guest-messages"}
-
-
-def _raw(body: Any) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return json.dumps(body).encode()
-
-
-def _why_unparsable(error: Exception) -> str:
-    # Where and why, never the values: a malformed record may still hold a code or a link.
-    if isinstance(error, ValidationError):
-        places = [".".join(str(p) for p in e["loc"]) for e in error.errors(include_input=False)]
-        return f"malformed event: {error.error_count()} invalid field(s): {places[:10]}"
-    if isinstance(error, UnknownEventType):
-        return str(error)
-    return f"malformed event: {type(error).__name__}"
 
 
 def register_consumers(broker: KafkaBroker, service: NotificationService, settings: Settings) -> None:
@@ -65,17 +44,14 @@ def register_consumers(broker: KafkaBroker, service: NotificationService, settin
 
 def _handler(broker: KafkaBroker, service: NotificationService, topic: str) -> Any:
     async def on_record(message: KafkaMessage) -> None:
-        raw = _raw(message.body)
-        key = getattr(message.raw_message, "key", None)
-        try:
-            event = parse_event(raw)
-        except (UnknownEventType, ValidationError, ValueError) as error:
-            await publish_dead_letter(broker, topic, raw, key, _why_unparsable(error))
+        event = await event_or_dead_letter(broker, topic, message)
+        if event is None:
             return
         try:
             outcome = await service.handle(event)
         except (UnopenableMessage, DeliveryFailed) as error:
-            await publish_dead_letter(broker, topic, raw, key, str(error))
+            key = getattr(message.raw_message, "key", None)
+            await publish_dead_letter(broker, topic, message.body, key, str(error))
             return
         if outcome.sent or outcome.skipped:
             log.info(
