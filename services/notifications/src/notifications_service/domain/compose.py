@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from notifications_service.domain.ics import location_of, visit_calendar
-from notifications_service.domain.model import IcsMethod, Mail, MailKind, Recipient
+from notifications_service.domain.model import Attachment, IcsMethod, Mail, MailKind, Recipient
 from visitor_common.events import AppointmentSnapshot, AppointmentStatus, CandidateSlot, Guest
 
 WEEKDAYS_JA = "月火水木金土日"
@@ -75,6 +75,24 @@ def _organizer(appointment: AppointmentSnapshot, host_name: str | None) -> Recip
     return Recipient(email=str(appointment.host_email), name=host_name)
 
 
+def _calendar(
+    appointment: AppointmentSnapshot,
+    slot: CandidateSlot,
+    method: IcsMethod,
+    host_name: str | None,
+    stamp: datetime,
+) -> Attachment:
+    """The visit as an iCalendar attachment: organized by the host, every guest invited."""
+    return visit_calendar(
+        appointment,
+        slot,
+        method,
+        organizer=_organizer(appointment, host_name),
+        attendees=[_guest(g) for g in appointment.guests],
+        stamp=stamp,
+    )
+
+
 def _subject(ja: str, en: str, title: str) -> str:
     return f"【{ja}】{title} / {en}: {title}"
 
@@ -123,14 +141,7 @@ def confirmation(
         place=_place(slot),
         reception_code=reception_code,
     )
-    calendar = visit_calendar(
-        appointment,
-        slot,
-        IcsMethod.REQUEST,
-        organizer=_organizer(appointment, host_name),
-        attendees=[_guest(g) for g in appointment.guests],
-        stamp=stamp,
-    )
+    calendar = _calendar(appointment, slot, IcsMethod.REQUEST, host_name, stamp)
     subject = _subject("ご来訪日時の確定", "Visit confirmed", appointment.title)
     return Mail(MailKind.CONFIRMATION, _guest(guest), subject, text, calendar)
 
@@ -147,16 +158,7 @@ def rescheduled(appointment: AppointmentSnapshot, guest: Guest, *, zone: ZoneInf
         place=_place(slot) if slot else None,
         slots=[_slot(c, zone) for c in appointment.candidates],
     )
-    calendar = None
-    if slot is not None:
-        calendar = visit_calendar(
-            appointment,
-            slot,
-            IcsMethod.REQUEST,
-            organizer=_organizer(appointment, None),
-            attendees=[_guest(g) for g in appointment.guests],
-            stamp=stamp,
-        )
+    calendar = _calendar(appointment, slot, IcsMethod.REQUEST, None, stamp) if slot else None
     subject = _subject("ご来訪日時の変更", "Visit rescheduled", appointment.title)
     return Mail(MailKind.RESCHEDULED, _guest(guest), subject, text, calendar)
 
@@ -171,16 +173,7 @@ def cancelled(appointment: AppointmentSnapshot, guest: Guest, *, zone: ZoneInfo,
         title=appointment.title,
         slot=_slot(slot, zone) if slot else None,
     )
-    calendar = None
-    if slot is not None:
-        calendar = visit_calendar(
-            appointment,
-            slot,
-            IcsMethod.CANCEL,
-            organizer=_organizer(appointment, None),
-            attendees=[_guest(g) for g in appointment.guests],
-            stamp=stamp,
-        )
+    calendar = _calendar(appointment, slot, IcsMethod.CANCEL, None, stamp) if slot else None
     subject = _subject("ご来訪の取り消し", "Visit cancelled", appointment.title)
     return Mail(MailKind.CANCELLED, _guest(guest), subject, text, calendar)
 
