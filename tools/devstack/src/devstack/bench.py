@@ -35,11 +35,10 @@ from devstack.bench_floor import raw_floor
 from devstack.bench_procs import CpuMeter, rss_mb, settle
 from devstack.brokers import KIND_ENV
 from devstack.kafka import kafka_unavailable_reason
+from devstack.stack import hot_fetch_wait_ms
 from devstack.stats import Run, latency
 from devstack.testing import RunningStack, running_stack
-from visitor_common.settings import ServiceSettings
 
-HOT_FETCH_WAIT_MS = int(ServiceSettings.model_fields["kafka_hot_fetch_max_wait_ms"].default)
 KEYS = ("raw_floor", "single", "sustained", "scale", "cpu_ms_per_confirmation", "rss_mb")
 
 
@@ -84,7 +83,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                 running,
                 floor_rate,
                 args.floor_duration,
-                fetch_max_wait_ms=HOT_FETCH_WAIT_MS,
+                fetch_max_wait_ms=hot_fetch_wait_ms(running.stack.broker.kind),
                 idempotent=running.stack.broker.idempotent,
             )
             await settle(stack_pids)
