@@ -35,9 +35,15 @@ class Broker:
             await ack
         finally:
             del self.in_flight[outgoing.id]
+            self.arrived.set()
 
     async def until_in_flight(self, *ids: str) -> None:
         while not set(ids) <= set(self.in_flight):
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), timeout=5)
+
+    async def until_acknowledged(self, entry_id: str) -> None:
+        while entry_id in self.in_flight:  # the publish returns in the step that removes it
             self.arrived.clear()
             await asyncio.wait_for(self.arrived.wait(), timeout=5)
 
@@ -58,7 +64,11 @@ async def outbox_of(store: InMemoryDocumentStore, doc_id: str) -> list[str]:
 async def test_two_topics_of_one_change_are_in_flight_at_once_and_one_lane_stays_in_order() -> None:
     store = InMemoryDocumentStore()
     docs = store.collection("docs")
-    outbox = [entry("life-1", "lifecycle", "a1"), entry("google-1", "google", "a1"), entry("life-2", "lifecycle", "a1")]
+    outbox = [
+        entry("life-1", "lifecycle", "a1"),
+        entry("google-1", "google", "a1"),
+        entry("life-2", "lifecycle", "a1"),
+    ]
     await docs.insert({"_id": "a1", "version": 1, "outbox": outbox})
     broker = Broker()
     relay = OutboxRelay([docs], broker.publish)
@@ -94,7 +104,11 @@ async def test_documents_of_one_round_go_out_together() -> None:
 async def test_a_failed_send_keeps_it_and_the_rest_of_its_lane_while_other_lanes_are_done() -> None:
     store = InMemoryDocumentStore()
     docs = store.collection("docs")
-    outbox = [entry("life-1", "lifecycle", "a1"), entry("google-1", "google", "a1"), entry("life-2", "lifecycle", "a1")]
+    outbox = [
+        entry("life-1", "lifecycle", "a1"),
+        entry("google-1", "google", "a1"),
+        entry("life-2", "lifecycle", "a1"),
+    ]
     await docs.insert({"_id": "a1", "version": 1, "outbox": outbox})
     broker = Broker()
     relay = OutboxRelay([docs], broker.publish)
@@ -121,8 +135,7 @@ async def test_an_entry_in_flight_when_the_relay_stops_stays_in_the_outbox() -> 
 
     await broker.until_in_flight("life-1", "google-1")
     broker.ack("google-1")
-    while "google-1" in broker.in_flight:  # its acknowledgement is seen before the stop
-        await asyncio.sleep(0)
+    await broker.until_acknowledged("google-1")  # seen by the relay before the stop
     await relay.stop()
 
     assert await outbox_of(store, "a1") == ["life-1"]  # never acknowledged: sent again later

@@ -2,8 +2,9 @@
 
 A service writes its change and the resulting events in one document write (the events go into
 the aggregate's ``outbox`` array). The relay publishes them in order per topic and key (see
-``OutboxRelay._publish_in_order``) and removes each entry only after the broker acknowledged it, so an event is never lost while Kafka is down and a change is
-never published without having been stored. If the process dies between the acknowledgement and
+``OutboxRelay._publish_in_order``) and removes each entry only after the broker acknowledged
+it, so an event is never lost while Kafka is down and a change is never published without
+having been stored. If the process dies between the acknowledgement and
 the removal, the entry is published again: consumers de-duplicate by event id and version.
 
 Changes only ever append to a document's outbox (``DocumentCollection.replace(append_outbox=)``),

@@ -69,6 +69,7 @@ def hot_fetch_wait_ms(broker_kind: str) -> int:
         return int(ServiceSettings.model_fields["kafka_hot_fetch_max_wait_ms"].default)
     return PARKED_FETCH_WAIT_MS
 
+
 DEFAULT_PORTS = {
     "kafka": 9092,
     "google-emulator": 8443,
