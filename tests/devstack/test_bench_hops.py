@@ -59,6 +59,29 @@ def test_each_hop_is_measured_from_the_lines_of_the_pick(tmp_path: Path) -> None
     }
 
 
+def test_a_record_consumed_before_the_producer_logged_its_ack_still_counts(tmp_path: Path) -> None:
+    google = "calendar.google.appointments.v1"
+    write(
+        tmp_path / "appointments.log",
+        line(10, "appointments", "http request", route="/v1/guest/appointments/{token}/pick"),
+        line(18, "appointments", "event published", topic=google),  # its ack came back late
+        line(48, "appointments", "message consumed", topic="calendar.sync-status.v1"),
+        line(50, "appointments", "sync status recorded"),
+    )
+    write(
+        tmp_path / "calendar-google.log",
+        line(16, "calendar-google", "message consumed", topic=google),
+        line(40, "calendar-google", "provider call"),
+    )
+
+    hops = single_hops(tmp_path, [Pick("a1", "google", T0, 56.0)])
+
+    assert hops["picks"] == 1.0
+    assert hops["outbox → broker (provider copy acked)"] == 8.0
+    assert hops["broker → connector"] == 0.0
+    assert hops["connector: provider writes"] == 22.0
+
+
 def test_a_pick_with_a_step_missing_from_the_logs_is_left_out(tmp_path: Path) -> None:
     write(
         tmp_path / "appointments.log",

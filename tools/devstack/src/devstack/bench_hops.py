@@ -43,6 +43,7 @@ class Step:
     part: str | None = None
     field: str = "topic"
     last: bool = False  # the last such line before the next step's (e.g. the last provider call)
+    acked: bool = False  # logged after the broker's ack: the consumer may log before it does
 
 
 def steps(provider: str) -> list[Step]:
@@ -50,7 +51,13 @@ def steps(provider: str) -> list[Step]:
     provider_topic = f"calendar.{'google' if provider == 'google' else 'outlook'}.appointments"
     return [
         Step("pick request", "appointments", "http request", "/pick", "route"),
-        Step("outbox → broker (provider copy acked)", "appointments", "event published", provider_topic),
+        Step(
+            "outbox → broker (provider copy acked)",
+            "appointments",
+            "event published",
+            provider_topic,
+            acked=True,
+        ),
         Step("broker → connector", connector, "message consumed", provider_topic),
         Step("connector: provider writes", connector, "provider call", last=True),
         Step("status → broker → appointments", "appointments", "message consumed", "calendar.sync-status"),
@@ -93,21 +100,25 @@ def _last(step: Step, lines: list[tuple[float, dict[str, Any]]], after: float, b
 
 
 def _timeline(pick: Pick, by_log: dict[str, list[tuple[float, dict[str, Any]]]]) -> list[float] | None:
-    """The moments each step of ``pick`` happened (each the first match after the step before;
-    a ``last`` step the last one before the next step's), ending with the bench's own; ``None``
-    if a step is missing from the logs."""
+    """The moments each step of ``pick`` happened (each the first match after the step before,
+    or before that one when the step before is an ``acked`` line; a ``last`` step the last one
+    before the next step's), ending with the bench's own; ``None`` if a step is missing. A step
+    seen before the one it follows counts as taking no time."""
     moments = [pick.started]
     plan = steps(pick.provider)
+    since = pick.started  # where the next step's line is looked for
     for index, step in enumerate(plan):
         lines = by_log.get(step.log, [])
         if step.last and index + 1 < len(plan):
             following = plan[index + 1]
-            bound = _first(following, by_log.get(following.log, []), moments[-1])
-            moment = None if bound is None else _last(step, lines, moments[-1], bound)
+            bound = _first(following, by_log.get(following.log, []), since)
+            moment = None if bound is None else _last(step, lines, since, bound)
         else:
-            moment = _first(step, lines, moments[-1])
+            moment = _first(step, lines, since)
         if moment is None:
             return None
+        if not step.acked:  # after an ack line, the next one may precede it: keep looking from before
+            since = moment
         moments.append(max(moment, moments[-1]))
     moments.append(max(pick.started + pick.latency_ms / 1000, moments[-1]))
     return moments
