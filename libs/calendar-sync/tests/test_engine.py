@@ -175,7 +175,11 @@ async def test_exhausted_retries_fail_retriably_and_keep_progress(
     status = recorder.statuses[-1]
     assert status.retriable and status.appointment_version == 2
     saved = await states.get("appt-1")
-    assert saved is not None and saved.appointment_version == 1 and len(saved.entries) == 1
+    # The two creates run at once (one plan phase) and share the four failures, so whether one
+    # of them got through depends on timing; what must hold is that every event the provider
+    # now has is recorded (none is created twice by the retry) and the version is not advanced.
+    assert saved is not None and saved.appointment_version == 1
+    assert {a.event_id for a in saved.entries.values()} == {e.event_id for e in fake_provider.live()}
     retried = await engine.apply(make_snapshot(version=2, slots=3))
     assert retried.state is SyncState.SYNCED and len(fake_provider.live()) == 3
 

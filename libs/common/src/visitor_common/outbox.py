@@ -1,9 +1,10 @@
 """Transactional outbox relay.
 
 A service writes its change and the resulting events in one document write (the events go into
-the aggregate's ``outbox`` array). The relay publishes them in order and removes each entry only
-after the broker acknowledged it, so an event is never lost while Kafka is down and a change is
-never published without having been stored. If the process dies between the acknowledgement and
+the aggregate's ``outbox`` array). The relay publishes them in order per topic and key (see
+``OutboxRelay._publish_in_order``) and removes each entry only after the broker acknowledged
+it, so an event is never lost while Kafka is down and a change is never published without
+having been stored. If the process dies between the acknowledgement and
 the removal, the entry is published again: consumers de-duplicate by event id and version.
 
 Changes only ever append to a document's outbox (``DocumentCollection.replace(append_outbox=)``),
@@ -80,12 +81,23 @@ class OutboxRelay:
         self._wake.set()
 
     async def drain(self) -> int:
-        """Publish what is pending; returns how many entries were published."""
+        """Publish what is pending; returns how many entries were published.
+
+        The documents of a round go out at once (their sends share the producer's requests
+        instead of each waiting for the one before); see :meth:`_publish_in_order` for what
+        stays in order."""
         sent = 0
         for collection in self._collections:
-            for doc in await collection.find_with_outbox(limit=self._batch_size):
-                sent += await self._drain_document(collection, doc)
-        self.published += sent
+            docs = await collection.find_with_outbox(limit=self._batch_size)
+            results = await asyncio.gather(
+                *(self._drain_document(collection, doc) for doc in docs), return_exceptions=True
+            )
+            count = sum(r for r in results if isinstance(r, int))
+            sent += count
+            self.published += count
+            for result in results:
+                if isinstance(result, BaseException):  # a removal failed: the next round retries
+                    raise result
         return sent
 
     async def _drain_document(self, collection: DocumentCollection, doc: dict[str, Any]) -> int:
@@ -102,14 +114,32 @@ class OutboxRelay:
         return len(done)
 
     async def _publish_in_order(self, entries: list[dict[str, Any]], done: list[str]) -> None:
-        """Publish one document's ``entries`` in order, appending each acknowledged id to
-        ``done``; raises at the first failure, so ``done`` is always a prefix of ``entries``.
+        """Publish one document's ``entries``, appending each acknowledged id to ``done``.
 
-        The one place that talks to the broker: sends may be pipelined here (start them all,
-        then await the acknowledgements in order, keeping only the acknowledged prefix) without
-        touching the removal, which works on ``done`` alone."""
+        Order is kept per topic and key (the only order Kafka keeps, and the one consumers rely
+        on): the entries of one ``(topic, key)`` lane go one after another, each only after the
+        one before it was acknowledged, and a lane stops at its first failure, so what a lane
+        acknowledged is always a prefix of it. Different lanes (the lifecycle and the provider
+        copy of one change) are sent at once rather than each waiting for the other's
+        acknowledgement. Raises the first failure once every lane has finished; ``done`` then
+        holds exactly what the broker acknowledged, nothing is marked sent before its ack."""
+        lanes: dict[tuple[str, str], list[OutboxEntry]] = {}
         for raw in entries:
             entry = OutboxEntry.model_validate(raw)
+            lanes.setdefault((entry.topic, entry.key), []).append(entry)
+        if len(lanes) <= 1:
+            for lane in lanes.values():
+                await self._publish_lane(lane, done)
+            return
+        results = await asyncio.gather(
+            *(self._publish_lane(lane, done) for lane in lanes.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def _publish_lane(self, lane: list[OutboxEntry], done: list[str]) -> None:
+        for entry in lane:
             with _story_of(entry):
                 await self._publish(entry)
                 log.info("event published", extra={"topic": entry.topic})

@@ -53,9 +53,11 @@ async def test_a_late_retry_of_an_older_version_changes_nothing(harness: Any) ->
     conn = harness.connection()
     harness.control.add_fault(r"^/calendar/v3/calendars/[^/]+/events$", method="POST", status=503, count=2)
     appt = f"{harness.run_id}-order"
-    await harness.publish(harness.snapshot(appt, conn, slots=2, rooms=False))  # v1 → retry topic
+    # One slot: its create alone meets both faults (two holds would be created at once, one
+    # plan phase, and share them), so v1 fails for sure and goes to the retry topic.
+    await harness.publish(harness.snapshot(appt, conn, slots=1, rooms=False))  # v1 → retry topic
     confirmed = harness.snapshot(
-        appt, conn, slots=2, rooms=False, version=2, status=AppointmentStatus.CONFIRMED, confirmed="s1"
+        appt, conn, slots=1, rooms=False, version=2, status=AppointmentStatus.CONFIRMED, confirmed="s1"
     )
     await harness.publish(confirmed, AppointmentConfirmed(appointment=confirmed))
     await harness.wait_for(

@@ -4,6 +4,8 @@ One run per broker (Tansu, and Apache Kafka where ``java`` and ``mvn`` are insta
 a fresh stack of its own:
 
 1. ``single``: one guest pick at a time → the appointment reads ``synced`` (p50 / p99);
+   ``single_hops``: the median of each hop of those picks, from the stack's logs
+   (:mod:`devstack.bench_hops`);
 2. ``raw_floor``: two bare Kafka hops and one bare HTTPS call to the same emulator, open loop
    at the sustained run's total arrival rate — the floor every figure is a multiple of;
 3. ``sustained``: open loop at each ``--rate`` per provider (both providers at once) for
@@ -32,15 +34,15 @@ from typing import Any
 from devstack import bench_drift
 from devstack.bench_e2e import BENCH_OVERRIDES, Bench
 from devstack.bench_floor import raw_floor
+from devstack.bench_hops import describe, single_hops
 from devstack.bench_procs import CpuMeter, rss_mb, settle
 from devstack.brokers import KIND_ENV
 from devstack.kafka import kafka_unavailable_reason
+from devstack.stack import hot_fetch_wait_ms
 from devstack.stats import Run, latency
 from devstack.testing import RunningStack, running_stack
-from visitor_common.settings import ServiceSettings
 
-HOT_FETCH_WAIT_MS = int(ServiceSettings.model_fields["kafka_hot_fetch_max_wait_ms"].default)
-KEYS = ("raw_floor", "single", "sustained", "scale", "cpu_ms_per_confirmation", "rss_mb")
+KEYS = ("raw_floor", "single", "single_hops", "sustained", "scale", "cpu_ms_per_confirmation", "rss_mb")
 
 
 def say(line: str) -> None:
@@ -78,13 +80,14 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
             say(f"  stack quiet after {await settle(stack_pids):.0f} s")
             say(f"single: {args.single} picks per provider, one at a time")
             single = await bench.single(args.single)
+            hops = single_hops(running.stack.config.state_dir / "logs", bench.single_picks)
             floor_rate = 2 * max(args.rate)
             say(f"raw floor: {floor_rate}/s for {args.floor_duration} s")
             floor = await raw_floor(
                 running,
                 floor_rate,
                 args.floor_duration,
-                fetch_max_wait_ms=HOT_FETCH_WAIT_MS,
+                fetch_max_wait_ms=hot_fetch_wait_ms(running.stack.broker.kind),
                 idempotent=running.stack.broker.idempotent,
             )
             await settle(stack_pids)
@@ -97,6 +100,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
             result = {
                 "raw_floor": latency([s.latency_ms for s in floor if s.error is None]),
                 "single": latency(single),
+                "single_hops": hops,
                 "sustained": [run.row() for run in runs],
                 "scale": await scale_rows(running, args),
                 "cpu_ms_per_confirmation": {
@@ -141,6 +145,9 @@ def print_table(kind: str, result: dict[str, Any]) -> None:
     say(f"\n== {kind} ==")
     say(f"raw floor          p50 {floor['p50_ms']} ms  p99 {floor['p99_ms']} ms")
     say(f"single pick→synced p50 {single['p50_ms']} ms  p99 {single['p99_ms']} ms")
+    say(f"  median per hop over {result['single_hops'].get('picks', 0):.0f} picks:")
+    for line in describe(result["single_hops"]):
+        say(line)
     say(f"{'provider':<10} {'target/s':>8} {'achieved':>9} {'p50':>8} {'p95':>8} {'p99':>8} {'errors':>6}")
     for row in result["sustained"]:
         say(

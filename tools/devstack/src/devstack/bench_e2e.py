@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from devstack.bench_hops import Pick
 from devstack.bench_load import open_loop
 from devstack.bench_procs import CpuMeter
 from devstack.stats import Run
@@ -88,6 +89,7 @@ class Bench:
         self.running = running
         self.guests = httpx.AsyncClient(base_url=running.urls.appointments, timeout=SYNC_WAIT_S, limits=POOL)
         self.hosts: dict[str, Host] = {}
+        self.single_picks: list[Pick] = []  # for the per-hop breakdown (devstack.bench_hops)
 
     async def open(self) -> None:
         for provider in PROVIDERS:
@@ -159,9 +161,10 @@ class Bench:
         for provider in PROVIDERS:
             host = self.hosts[provider]
             for ready in self.take(provider, count):
-                began = time.perf_counter()
+                wall, began = time.time(), time.perf_counter()
                 await self.confirm(host, ready)
                 latencies.append((time.perf_counter() - began) * 1000)
+                self.single_picks.append(Pick(ready.appointment_id, provider, wall, latencies[-1]))
         return latencies
 
     async def sustained(self, rate: float, duration: float, meter: CpuMeter) -> list[Run]:

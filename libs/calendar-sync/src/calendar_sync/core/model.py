@@ -217,5 +217,12 @@ class SyncPlan:
         return [*self.deletes, *self.updates, *self.creates]
 
     @property
+    def phases(self) -> list[list[Operation]]:
+        """:attr:`operations` in that order, one phase per kind (empty ones left out): the
+        operations of one phase touch different provider events and may run at once; a phase
+        starts only when the one before it is done (releases before writes)."""
+        return [list(phase) for phase in (self.deletes, self.updates, self.creates) if phase]
+
+    @property
     def empty(self) -> bool:
         return not (self.creates or self.updates or self.deletes)

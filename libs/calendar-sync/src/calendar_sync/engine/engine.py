@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -50,6 +50,7 @@ from calendar_sync.core.model import (
     CreateOp,
     DeleteOp,
     EventMeta,
+    Operation,
     ProviderAccess,
     ProviderEvent,
     RoomResponse,
@@ -136,6 +137,7 @@ class ProviderSession:
         self._rng = rng
         self._access: ProviderAccess | None = None
         self._refreshed = False
+        self._refresh_lock = asyncio.Lock()
 
     async def _get_access(self, *, refresh: bool = False) -> ProviderAccess:
         if self._access is None or refresh:
@@ -155,16 +157,25 @@ class ProviderSession:
                 lambda: fn(access), self._policy, sleep=self._sleep, rng=self._rng, what=what
             )
         except AccessTokenRejected as error:
-            if self._refreshed:
-                raise ReauthRequired("The provider rejected a freshly refreshed access token.") from error
-            self._refreshed = True
-            access = await self._get_access(refresh=True)
+            access = await self._after_rejection(access, error)
             try:
                 return await call_with_retry(
                     lambda: fn(access), self._policy, sleep=self._sleep, rng=self._rng, what=what
                 )
             except AccessTokenRejected as again:
                 raise ReauthRequired("The provider rejected a freshly refreshed access token.") from again
+
+    async def _after_rejection(self, rejected: ProviderAccess, error: AccessTokenRejected) -> ProviderAccess:
+        """The access to retry with after the provider rejected ``rejected``: refreshed once per
+        session. Calls run concurrently (one plan phase), so a call whose token another call
+        already refreshed just takes the new one instead of counting as a second rejection."""
+        async with self._refresh_lock:
+            if self._access is not None and self._access is not rejected:
+                return self._access
+            if self._refreshed:
+                raise ReauthRequired("The provider rejected a freshly refreshed access token.") from error
+            self._refreshed = True
+            return await self._get_access(refresh=True)
 
 
 class SyncEngine:
@@ -474,11 +485,10 @@ class SyncEngine:
             rewrite: set[str] = set()
             if restore:
                 state, rewrite = await self._verify_entries(session, state)
-            for op in plan(desired, state, rewrite=rewrite).operations:
-                applied, event = await self._run_op(session, target, op, state)
-                state = _record(state, op, applied)
-                if event is not None:
-                    events.append(event)
+            for phase in plan(desired, state, rewrite=rewrite).phases:
+                state, failure = await self._run_phase(session, target, phase, state, events)
+                if failure is not None:
+                    raise failure
         except TransientProviderError as error:
             reason = (
                 SyncFailureReason.RATE_LIMITED
@@ -500,6 +510,38 @@ class SyncEngine:
             message = f"The calendar provider refused the change: {error.message}"
             raise _FailedWithState(SyncFailureReason.PROVIDER_REJECTED, message, False, state) from error
         return state, events
+
+    async def _run_phase(
+        self,
+        session: ProviderSession,
+        target: Target,
+        phase: Sequence[Operation],
+        state: AppliedState,
+        events: list[ProviderEvent],
+    ) -> tuple[AppliedState, BaseException | None]:
+        """Run one phase's operations at once (each on its own provider event: a confirmation's
+        releases of the other holds need not wait for each other). Returns ``state`` with what
+        succeeded recorded, also when another operation of the phase failed, and the first
+        failure in plan order (the caller raises it with that progress, as after a failure of a
+        sequential run)."""
+        if len(phase) == 1:
+            results: list[tuple[AppliedEntry | None, ProviderEvent | None] | BaseException] = [
+                await self._run_op(session, target, phase[0], state)
+            ]
+        else:
+            results = await asyncio.gather(
+                *(self._run_op(session, target, op, state) for op in phase), return_exceptions=True
+            )
+        failure: BaseException | None = None
+        for op, result in zip(phase, results, strict=True):
+            if isinstance(result, BaseException):
+                failure = failure or result
+                continue
+            applied, event = result
+            state = _record(state, op, applied)
+            if event is not None:
+                events.append(event)
+        return state, failure
 
     async def _run_op(
         self,

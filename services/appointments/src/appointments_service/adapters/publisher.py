@@ -1,5 +1,8 @@
-"""The outbox relay's publish function: parse the stored envelope, publish it with
-``visitor_common.messaging.publish_event`` (key = appointment id).
+"""The outbox relay's publish function: the stored envelope's bytes as they are, keyed by the
+appointment id, with the CloudEvents headers (``visitor_common.messaging.outbox_publisher``).
+
+The envelope was built and validated from the model when the change was stored, so it is not
+parsed into a model and serialized again per send (issue 14: a pick's entries were).
 
 No memory of what was sent: a change only appends to the outbox, so a published and removed
 entry never comes back; what may still repeat (a crash between the broker's ack and the
@@ -10,15 +13,10 @@ from __future__ import annotations
 
 from faststream.kafka import KafkaBroker
 
-from visitor_common.events import parse_event
-from visitor_common.messaging import publish_event
-from visitor_common.outbox import OutboxEntry, Publisher
+from visitor_common.messaging import outbox_publisher
+from visitor_common.outbox import Publisher
 
 
 def kafka_publisher(broker: KafkaBroker) -> Publisher:
     """Publish an entry on its topic."""
-
-    async def publish(entry: OutboxEntry) -> None:
-        await publish_event(broker, entry.topic, parse_event(entry.payload))
-
-    return publish
+    return outbox_publisher(broker)

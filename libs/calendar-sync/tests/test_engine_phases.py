@@ -1,0 +1,94 @@
+"""The engine runs the operations of one plan phase at once (issue 14: a confirmation's two
+releases and its update were three provider round trips one after another): releases still
+come before writes, and calls that run at once share one token refresh."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from calendar_sync.core.model import CalendarEntry, EventMeta, ProviderAccess, ProviderEvent
+from calendar_sync.engine import AppliedStateRepository, RetryPolicy, StatusPublisher, SyncEngine
+from calendar_sync.testing import FakeCalendarProvider, FakeTokens, make_snapshot
+from visitor_common.events import AppointmentStatus, Provider, SyncState
+
+from .conftest import FakeSleep, Recorder
+
+
+@dataclass
+class SlowProvider(FakeCalendarProvider):
+    """The fake calendar, with each write taking a few event-loop turns (as a real round trip
+    does), counting how many are in flight at once and in which order they finished."""
+
+    in_flight: int = 0
+    most_in_flight: int = 0
+
+    async def _round_trip(self) -> None:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        self.in_flight -= 1
+
+    async def create_event(
+        self, access: ProviderAccess, client_id: str, entry: CalendarEntry, meta: EventMeta
+    ) -> ProviderEvent:
+        await self._round_trip()
+        return await super().create_event(access, client_id, entry, meta)
+
+    async def update_event(
+        self, access: ProviderAccess, event_id: str, entry: CalendarEntry, meta: EventMeta, etag: str | None
+    ) -> ProviderEvent:
+        await self._round_trip()
+        return await super().update_event(access, event_id, entry, meta, etag)
+
+    async def delete_event(self, access: ProviderAccess, event_id: str) -> None:
+        await self._round_trip()
+        await super().delete_event(access, event_id)
+
+
+def engine_on(
+    provider: SlowProvider, tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
+) -> SyncEngine:
+    return SyncEngine(
+        provider,
+        tokens,
+        states,
+        StatusPublisher(recorder, provider=Provider.GOOGLE, source="test"),
+        policy=RetryPolicy(max_attempts=4, base_delay=0.1, max_delay=1.0, max_retry_after=10.0),
+        sleep=FakeSleep(),
+        rng=lambda: 0.5,
+    )
+
+
+async def test_a_confirmation_releases_both_other_holds_at_once_then_updates_the_chosen_one(
+    fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
+) -> None:
+    provider = SlowProvider()
+    engine = engine_on(provider, fake_tokens, states, recorder)
+    assert (await engine.apply(make_snapshot(slots=3))).state is SyncState.SYNCED
+    assert provider.most_in_flight == 3  # the three holds were created at once
+    provider.most_in_flight = 0
+    provider.calls.clear()
+
+    confirmed = make_snapshot(version=2, slots=3, status=AppointmentStatus.CONFIRMED, confirmed="s1")
+    result = await engine.apply(confirmed)
+
+    assert result.state is SyncState.SYNCED
+    assert provider.most_in_flight == 2  # the two releases, together; the update after them
+    assert [method for method, _ in provider.calls] == ["delete_event", "delete_event", "update_event"]
+    (live,) = provider.live()
+    assert not live.tentative
+
+
+async def test_calls_rejected_at_once_for_an_expired_token_share_one_refresh(
+    fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
+) -> None:
+    provider = SlowProvider(valid_tokens={"token-2"})  # token-1, the first one issued, is expired
+    engine = engine_on(provider, fake_tokens, states, recorder)
+
+    result = await engine.apply(make_snapshot(slots=3))
+
+    assert result.state is SyncState.SYNCED  # not reauth_required: one refresh served all three
+    assert fake_tokens.refreshes == 1
+    assert len(provider.live()) == 3
