@@ -183,6 +183,37 @@ async def test_a_failing_channel_falls_back_to_frequent_polling_and_back(
         await monitor.stop()
 
 
+async def test_a_channel_removed_while_polling_rarely_brings_frequent_polling_back(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    memory_store: InMemoryDocumentStore,
+) -> None:
+    """The channel fails while the monitor runs with its next poll hours away: the poll comes
+    back within an interval, not at the healthy due time."""
+    log = PollLog()
+    monitor = instance(engine, connection_repo, memory_store, "only", log, push=fake_provider)
+    await monitor.ownership.heartbeat()
+    (connection_id,) = await link(connection_repo, monitor, 1)
+    monitor.start(POLL)
+    try:
+        far = datetime.now(UTC) + timedelta(minutes=30)
+        await wait_until(
+            lambda: monitor._due.get(connection_id, datetime.min.replace(tzinfo=UTC)) > far,
+            what="rare polling with a healthy channel",
+        )
+        polls = len(log.polls[connection_id])
+        fake_provider.fail("open_channel", ProviderRejected("push is off", status=403), times=10_000)
+        (channel,) = fake_provider.channels.values()
+        fake_provider.channels.clear()
+        assert await monitor.handle_notification(channel.channel_id, channel.token, Notice.REMOVED)
+        await wait_until(
+            lambda: len(log.polls[connection_id]) >= polls + 2, what="frequent polls without a channel"
+        )
+    finally:
+        await monitor.stop()
+
+
 async def test_a_change_costs_one_lookup_not_a_load_of_every_appointment(
     engine: SyncEngine,
     fake_provider: FakeCalendarProvider,
@@ -264,3 +295,40 @@ async def test_a_new_owner_continues_the_schedule_instead_of_polling_again(
     await there.heartbeat()
     assert here.alive() is False  # its own lease ran out meanwhile: it may not act
     assert await there.begin_poll("conn-1", interval) is not None
+
+
+async def test_a_joining_instance_gets_its_share_when_it_looked_before_the_others_released() -> None:
+    """The new instance reads the owner table first (all owned by a live instance: nothing to
+    claim), the old one then releases its surplus: the new one claims it at its next heartbeat,
+    not ``rebalance_seconds`` later (the released connections were watched by nobody)."""
+    store = InMemoryDocumentStore()
+    now = [datetime(2026, 1, 1, tzinfo=UTC)]
+
+    def member(name: str) -> Ownership:
+        return Ownership(
+            store.collection(MEMBERS_COLLECTION),
+            store.collection(OWNERS_COLLECTION),
+            instance_id=name,
+            lease_seconds=30,
+            rebalance_seconds=300,
+            clock=lambda: now[0],
+        )
+
+    ids = [f"conn-{n}" for n in range(6)]
+
+    async def wanted() -> list[str]:
+        return ids
+
+    old, new = member("old"), member("new")
+    await old.heartbeat()
+    assert len(await old.rebalance(wanted)) == 6
+    now[0] += timedelta(seconds=5)
+    await new.heartbeat()
+    assert await new.rebalance(wanted) == set()  # all owned by a live instance
+    now[0] += timedelta(seconds=5)
+    await old.heartbeat()
+    kept = await old.rebalance(wanted)  # sees the new member: hands over its surplus
+    assert len(kept) == 3
+    now[0] += timedelta(seconds=10)  # one heartbeat later
+    await new.heartbeat()
+    assert await new.rebalance(wanted) == set(ids) - kept

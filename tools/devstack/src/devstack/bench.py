@@ -187,8 +187,8 @@ def run_on(kind: str, args: argparse.Namespace) -> dict[str, Any] | None:
     json_path, png_path = output_paths(args.out, kind)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2) + "\n")
-    if args.drift:  # the drift_scale and scale sections (issues 18 and 14, item 3)
-        bench_drift.record(json_path)
+    if args.drift:  # scale (issue 14, item 3) per broker; drift_scale (issue 18) with the first one
+        bench_drift.record(json_path, at_scale=kind == args.brokers.split(",")[0].strip())
     if runs and not args.no_plot:
         plot(runs, png_path, kind)
     print_table(kind, result)

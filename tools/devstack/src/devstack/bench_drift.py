@@ -1,19 +1,18 @@
 """Drift watching at scale, for `make bench` (issues 18 and 14): the `drift_scale` and `scale`
 sections of `.devstack/bench.json`.
 
-Both run the real drift monitor, ownership leases, engine and in-memory store in this process
-against an in-memory provider (`calendar_sync.testing.FakeCalendarProvider`, with a change log
-so that its listing costs what a provider's does: the changes, not the calendar). What they
-measure is the connector's own work and its provider calls; HTTPS to the emulators, Kafka and
-the other processes are not part of these two figures.
+- `drift_scale` is measured on the real processes (:mod:`devstack.drift_at_scale`): 2,000
+  linked calendars, two instances of each connector, calls counted at the emulators. It runs
+  once per `make bench`, with the first broker's run (the file `bench.json`).
+- `scale` (issue 14) runs in this process: the real engine, monitor and in-memory store against
+  an in-memory provider (`calendar_sync.testing.FakeCalendarProvider`, with a change log so that
+  its listing costs what a provider's does: the changes, not the calendar) — CPU per
+  confirmation and per push notification with 100 and with 10,000 applied appointments on one
+  host's connection. HTTPS, Kafka and the other processes are not part of it.
 
-- `drift_scale`: 2,000 connections (half Google, half Outlook), two monitor instances per
-  provider sharing one store, a compressed interval; polls per connection per interval,
-  duplicates (two polls of one connection closer than one interval), connections left unwatched
-  after one instance per provider is killed and a lease has passed, idle provider calls per
-  second and CPU per connection per interval; then the same idle figures with push healthy.
-- `scale`: CPU per confirmation and per push notification with 100 and with 10,000 applied
-  appointments on one host's connection.
+:func:`drift_scale_in_process` is the in-process forerunner of `drift_scale` (same monitor,
+leases and store, in-memory provider); its test keeps the fleet logic honest in seconds. Its
+figures are not written to `bench.json`.
 """
 
 from __future__ import annotations
@@ -45,6 +44,7 @@ from calendar_sync.engine import (
     SyncEngine,
 )
 from calendar_sync.testing import FakeCalendarProvider, FakeTokens, make_snapshot, wait_until
+from devstack import drift_at_scale
 from visitor_common.events import AppointmentStatus, CloudEvent, Provider
 from visitor_common.persistence import InMemoryDocumentStore
 
@@ -186,7 +186,7 @@ async def _idle_window(fleets: list[_Fleet]) -> dict[str, Any]:
     }
 
 
-async def drift_scale(connections: int = CONNECTIONS) -> dict[str, Any]:
+async def drift_scale_in_process(connections: int = CONNECTIONS) -> dict[str, Any]:
     half = connections // 2
     fleets = [
         _Fleet(Provider.GOOGLE, half, push=False, offset=0),
@@ -277,14 +277,17 @@ async def scale(sizes: tuple[int, ...] = (100, 10_000)) -> list[dict[str, Any]]:
     return [await _cost_at(size) for size in sizes]
 
 
-async def figures() -> dict[str, Any]:
-    return {"drift_scale": await drift_scale(), "scale": await scale()}
+async def figures(*, at_scale: bool = True) -> dict[str, Any]:
+    found: dict[str, Any] = {"scale": await scale()}
+    if at_scale:
+        found = {"drift_scale": await drift_at_scale.drift_scale(), **found}
+    return found
 
 
-def record(out: Path) -> dict[str, Any]:
-    """Run both and merge them into ``out`` (an object; a list from an older bench is kept
-    under ``results``)."""
-    found = asyncio.run(figures())
+def record(out: Path, *, at_scale: bool = True) -> dict[str, Any]:
+    """Measure and merge into ``out`` (an object; a list from an older bench is kept under
+    ``results``); ``at_scale=False`` skips the real-process ``drift_scale`` run."""
+    found = asyncio.run(figures(at_scale=at_scale))
     existing: Any = json.loads(out.read_text()) if out.exists() else {}
     merged = existing if isinstance(existing, dict) else {"results": existing}
     merged.update(found)

@@ -1,6 +1,9 @@
 """The whole local stack in one process tree: a broker, both provider emulators, a mail sink,
 the services and the web pages.
 
+A connector may run as several instances (``StackConfig.instances``): each has its own port and
+public address, and all share the service's store file and consumer group, as replicas would.
+
 The broker is whichever :func:`devstack.brokers.run_broker` picks (Tansu by default; Apache
 Kafka or an external broker on request). Each service keeps its documents in a SQLite file
 under ``<state-dir>/data/`` unless ``MONGODB_URI`` is set, so a restart of the stack keeps them.
@@ -91,13 +94,29 @@ class StackConfig:
     ports: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     # per service, settings on top of the stack's own (names without the service's prefix)
     overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    # per service, how many processes run it (default one); see instance_names
+    instances: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def with_free_ports(cls, state_dir: Path, **kwargs: Any) -> StackConfig:
         return cls(state_dir=state_dir, ports={name: free_port() for name in DEFAULT_PORTS}, **kwargs)
 
     def url(self, name: str) -> str:
+        """Base URL of a service or of one instance of it (see :meth:`instance_names`)."""
         return f"http://{self.host}:{self.ports[name]}"
+
+    def instance_names(self, service: str) -> list[str]:
+        """``service`` itself, then ``<service>-2``, ``<service>-3``… for the extra instances."""
+        return [service, *(f"{service}-{n}" for n in range(2, self.instances.get(service, 1) + 1))]
+
+    def service_of(self, instance: str) -> str:
+        """The service an instance name belongs to."""
+        if instance in SERVICE_MODULES:
+            return instance
+        service, _, number = instance.rpartition("-")
+        if service not in SERVICE_MODULES or not number.isdigit():
+            raise KeyError(f"no service instance {instance!r}")
+        return service
 
 
 @dataclass
@@ -178,6 +197,9 @@ class LocalStack:
         self.demo: DemoAccounts | None = None
         config.state_dir.mkdir(parents=True, exist_ok=True)
         (config.state_dir / "logs").mkdir(exist_ok=True)
+        for service in SERVICES:  # extra instances get ports of their own
+            for instance in config.instance_names(service)[1:]:
+                config.ports.setdefault(instance, free_port())
         self.secrets = Secrets.load_or_create(config.state_dir / "secrets.json")
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -197,7 +219,8 @@ class LocalStack:
             link_redirect_base=self.config.url(WEB),
         )
         for service in SERVICES:
-            self._start_service(service)
+            for instance in self.config.instance_names(service):
+                self._start_service(instance)
             if service == "auth":
                 self.demo = seed_tenant(self.config.url("auth"), self.secrets.operator_key, self.demo_file)
                 self.say(f"{'demo tenant':<20} {self.demo.tenant_id}  (accounts in {self.demo_file})")
@@ -325,19 +348,23 @@ class LocalStack:
         self.say(f"{MAIL_SINK:<20} {where}  (every mail as an .eml file in {self.mail_dir})")
 
     # -- services ----------------------------------------------------------------------------
-    def _start_service(self, service: str) -> None:
-        env = self.service_env(service)
+    def _start_service(self, instance: str) -> None:
+        """Start a service, or one instance of it (``calendar-google-2``), and wait until healthy."""
+        env = self.service_env(instance)
         process = ManagedProcess(
-            service,
-            python_module(SERVICE_MODULES[service]),
+            instance,
+            python_module(SERVICE_MODULES[self.config.service_of(instance)]),
             env=env,
-            log_path=self.config.state_dir / "logs" / f"{service}.log",
+            log_path=self.config.state_dir / "logs" / f"{instance}.log",
         ).start()
         self.children.append(process)
-        wait_healthy(f"{self.config.url(service)}/healthz", alive=process.alive)
-        self.say(f"{service:<20} {self.config.url(service)}  (docs {self.config.url(service)}/docs)")
+        wait_healthy(f"{self.config.url(instance)}/healthz", alive=process.alive)
+        self.say(f"{instance:<20} {self.config.url(instance)}  (docs {self.config.url(instance)}/docs)")
 
-    def service_env(self, service: str) -> dict[str, str]:
+    def service_env(self, instance: str) -> dict[str, str]:
+        """The environment of a service or of one instance of it: the instance's own port and
+        public address, the service's name (so its consumer group), store and credential."""
+        service = self.config.service_of(instance)
         prefix = ENV_PREFIX[service]
         assert self.broker is not None
         google, microsoft = self.emulators["google"], self.emulators["microsoft"]
@@ -345,7 +372,7 @@ class LocalStack:
         common = {
             "SERVICE_NAME": service,
             "HTTP_HOST": self.config.host,
-            "HTTP_PORT": str(self.config.ports[service]),
+            "HTTP_PORT": str(self.config.ports[instance]),
             "KAFKA_BOOTSTRAP_SERVERS": self.broker.bootstrap_servers,
             "KAFKA_IDEMPOTENT_PRODUCER": "true" if self.broker.idempotent else "false",
             # Tansu: group joins wait about half the session; a short one starts consumers sooner
@@ -419,16 +446,19 @@ class LocalStack:
                 "GUEST_BASE_URL": f"{self.config.url(WEB)}/g",  # guest_url: the web pages' guest page
                 "MAIL_SEAL_KEYS": self.secrets.mail_seal_keys(),
             }
+        if service in ("calendar-google", "calendar-outlook"):
+            # the lease owner's name in the shared store: which instance watches what
+            specific["DRIFT_INSTANCE_ID"] = instance
         if service == "calendar-google":
             specific |= {
-                "PUBLIC_BASE_URL": self.config.url(service),
+                "PUBLIC_BASE_URL": self.config.url(instance),
                 "PROVIDER_CA_FILE": google.ca_file,
                 "CALENDAR_BASE_URL": google.base_url,
                 "DIRECTORY_BASE_URL": google.base_url,
             }
         if service == "calendar-outlook":
             specific |= {
-                "PUBLIC_BASE_URL": self.config.url(service),
+                "PUBLIC_BASE_URL": self.config.url(instance),
                 "PROVIDER_CA_FILE": microsoft.ca_file,
                 "GRAPH_BASE_URL": microsoft.base_url,
             }

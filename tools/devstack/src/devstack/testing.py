@@ -52,10 +52,13 @@ class CalendarEvent:
 
 @contextmanager
 def running_stack(
-    state_dir: Path, overrides: dict[str, dict[str, str]] | None = None
+    state_dir: Path,
+    overrides: dict[str, dict[str, str]] | None = None,
+    instances: dict[str, int] | None = None,
 ) -> Iterator[RunningStack]:
-    """Start everything, yield handles to it, stop every process on exit."""
-    config = StackConfig.with_free_ports(state_dir, overrides=overrides or {})
+    """Start everything, yield handles to it, stop every process on exit. ``instances``: how
+    many processes run a service (default one each)."""
+    config = StackConfig.with_free_ports(state_dir, overrides=overrides or {}, instances=instances or {})
     stack = LocalStack(config, say=lambda _: None)
     try:
         stack.start()

@@ -264,9 +264,13 @@ async def wait_mails(
         await asyncio.sleep(0.2)
 
 
-async def click_through_consent(authorization_url: str, account: str, urls: StackUrls) -> str:
-    """Choose ``account`` and press 許可 / 承諾; return the redirect back to the auth service."""
-    context = ssl.create_default_context(cafile=urls.ca_file)
+async def click_through_consent(
+    authorization_url: str, account: str, urls: StackUrls, verify: ssl.SSLContext | None = None
+) -> str:
+    """Choose ``account`` and press 許可 / 承諾; return the redirect back to the auth service.
+    ``verify``: a context trusting the emulators' CA, to share between many flows (each flow
+    still has a browser, cookies included, of its own)."""
+    context = verify or ssl.create_default_context(cafile=urls.ca_file)
     async with httpx.AsyncClient(verify=context, timeout=20) as browser:
         response = await browser.get(authorization_url)
         for _ in range(8):

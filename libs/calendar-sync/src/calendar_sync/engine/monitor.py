@@ -279,6 +279,7 @@ class DriftMonitor:
                 "could not open a push channel",
                 extra={"connection_id": current.connection_id, "error": str(error)},
             )
+            self._fall_back(current.connection_id)
             return
         kept = await self._keep_channel(current, opened)
         superseded = opened if kept is not opened else replaced
@@ -472,6 +473,18 @@ class DriftMonitor:
         the lease's ``last_poll_at`` still keeps a poll from running early."""
         if connection_id not in self._due:
             self._set_due(connection_id, self._clock() + timedelta(seconds=self._rng() * self.poll_seconds))
+            self._wake.set()
+
+    def _fall_back(self, connection_id: str) -> None:
+        """No channel any more (removed, refused): poll at the frequent interval from now on.
+        Its due time was set while the channel was healthy, hours away; a running poll
+        reschedules by itself, and a connection we do not own is its owner's to poll."""
+        due = self._due.get(connection_id)
+        if due is None or connection_id in self._polling:
+            return
+        soon = self._clock() + timedelta(seconds=self.poll_seconds)
+        if due > soon:
+            self._set_due(connection_id, soon)
             self._wake.set()
 
     def _start_due_polls(self) -> None:

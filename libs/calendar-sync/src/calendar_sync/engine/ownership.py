@@ -89,6 +89,10 @@ class Ownership:
         self._alive_until: datetime | None = None
         self._live: frozenset[str] = frozenset()
         self._last_rebalance: datetime | None = None
+        # After the live instances changed: until when, and below how many connections, we
+        # read the owner table again at each heartbeat (see ``rebalance``).
+        self._settle_until: datetime | None = None
+        self._floor = 0
         self.owned: set[str] = set()
 
     @property
@@ -160,12 +164,19 @@ class Ownership:
         live = live | {self.instance_id}
         now = self._clock()
         due = self._last_rebalance is None or now - self._last_rebalance >= self.rebalance_every
-        if live == self._live and not force and not due:
+        # A joining instance may read the table before the others saw it and released their
+        # surplus: while it is below its share, it looks again at each heartbeat for a while
+        # instead of leaving the released connections unowned until ``rebalance_seconds``.
+        hungry = self._settle_until is not None and now < self._settle_until and len(self.owned) < self._floor
+        if live == self._live and not force and not due and not hungry:
             return set(self.owned)
+        if live != self._live:
+            self._settle_until = now + self.lease * 3
         self._live, self._last_rebalance = live, now
         wanted = sorted(set(await connection_ids()))
         leases = {lease.connection_id: lease for lease in map(Lease.of, await self._owners.find({}))}
         share = math.ceil(len(wanted) / len(live)) if wanted else 0
+        self._floor = len(wanted) // len(live)
         mine = [c for c in wanted if c in leases and leases[c].owner == self.instance_id]
         for connection_id in mine[share:]:  # others joined: hand over the surplus
             await self.release(connection_id)

@@ -45,6 +45,11 @@ class ControlClient:
         result: dict[str, int] = self.call("GET", "/requests")
         return result
 
+    def calls(self, since: float = 0.0) -> list[tuple[float, str | None, str]]:
+        """API calls since the Unix time ``since``: ``(time, account or None, "METHOD /path")``."""
+        found = self.call("GET", f"/calls?since={since}")["calls"]
+        return [(float(t), account, call) for t, account, call in found]
+
     def add_fault(self, path_regex: str, **rule: Any) -> dict[str, Any]:
         result: dict[str, Any] = self.call("POST", "/faults", {"path_regex": path_regex, **rule})
         return result

@@ -44,9 +44,20 @@ def create_app(base_url: str, *, issuer: str = DEFAULT_ISSUER) -> FastAPI:
     app.include_router(build_directory_router(emu))
     app.include_router(
         build_control_router(
-            faults=emu.faults, reset=emu.state.reset, state=emu.state.dump, counter=emu.counter
+            faults=emu.faults,
+            reset=emu.state.reset,
+            state=emu.state.dump,
+            counter=emu.counter,
+            calls=emu.calls,
         )
     )
     app.include_router(build_google_control_router(emu, calendar))
-    install_middleware(app, faults=emu.faults, counter=emu.counter, error_body=fault_error_body)
+    install_middleware(
+        app,
+        faults=emu.faults,
+        counter=emu.counter,
+        error_body=fault_error_body,
+        calls=emu.calls,
+        account_of=emu.account_of,
+    )
     return app

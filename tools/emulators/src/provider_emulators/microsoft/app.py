@@ -16,8 +16,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from provider_emulators.core.control import RequestCounter, RequestCounterMiddleware, build_control_router
-from provider_emulators.core.faults import CONTROL_PREFIX, FaultInjector, FaultMiddleware, FaultRule
+from provider_emulators.core.control import (
+    CallLog,
+    RequestCounter,
+    RequestCounterMiddleware,
+    build_control_router,
+)
+from provider_emulators.core.faults import CONTROL_PREFIX, FaultInjector, FaultMiddleware, FaultRule, Scope
 from provider_emulators.microsoft import (
     control,
     graph_events,
@@ -32,7 +37,7 @@ from provider_emulators.microsoft.errors import (
     fault_error_body,
     graph_error_response,
 )
-from provider_emulators.microsoft.mailbox_limits import MailboxConcurrencyMiddleware
+from provider_emulators.microsoft.mailbox_limits import MailboxConcurrencyMiddleware, mailbox_of
 
 _AAD_FAULTS = {
     400: ("invalid_request", 900144),
@@ -81,6 +86,10 @@ def create_app(base_url: str) -> FastAPI:
     emu = Emulator(base_url)
     faults = FaultInjector()
     counter = RequestCounter()
+    calls = CallLog()
+
+    def account_of(scope: Scope) -> str | None:
+        return mailbox_of(emu, scope) if scope.get("path", "").startswith("/v1.0/") else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -95,7 +104,11 @@ def create_app(base_url: str) -> FastAPI:
     app.state.requests = counter
     app.include_router(
         build_control_router(
-            faults=faults, reset=emu.state.reset, state=lambda: control.state_dump(emu), counter=counter
+            faults=faults,
+            reset=emu.state.reset,
+            state=lambda: control.state_dump(emu),
+            counter=counter,
+            calls=calls,
         )
     )
     app.include_router(control.build_router(emu))
@@ -108,5 +121,5 @@ def create_app(base_url: str) -> FastAPI:
     # faults happen inside the in-flight window), then faults, then the routes
     app.add_middleware(FaultMiddleware, injector=faults, error_body=fault_body)
     app.add_middleware(MailboxConcurrencyMiddleware, emu=emu)
-    app.add_middleware(RequestCounterMiddleware, counter=counter)
+    app.add_middleware(RequestCounterMiddleware, counter=counter, calls=calls, account_of=account_of)
     return app

@@ -12,6 +12,9 @@ The common ones (``POST /reset``, ``GET /state``, ``GET /requests``, ``POST|GET|
 - ``POST /room-lists`` ``{email, display_name, tenant}``
 - ``POST /rooms`` ``{email, display_name, tenant, room_list?, capacity?, building?, floor_number?,
   floor_label?, booking_type?, is_wheelchair_accessible?, tags?}``
+- ``POST /tokens`` ``{user, client_id, scopes}`` → the token endpoint's answer (access, refresh
+  and id token) for a grant made without the sign-in pages, as if the user had consented: the
+  drift bench's bulk seeding (``devstack.fleet``); the tokens work like any others
 - ``POST /tokens/expire`` ``{user?, client_id?}`` → ``{expired: n}`` (access tokens)
 - ``POST /grants/revoke`` ``{user?, client_id?}`` → ``{revoked: n}`` (refresh tokens and user consent)
 - ``PUT /settings`` ``{access_token_lifetime_s?, refresh_token_lifetime_s?, code_lifetime_s?,
@@ -37,7 +40,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from provider_emulators.microsoft import calendar
 from provider_emulators.microsoft.context import Emulator
 from provider_emulators.microsoft.errors import GraphError
+from provider_emulators.microsoft.identity import token_response
 from provider_emulators.microsoft.notify import lifecycle_payload
+from provider_emulators.microsoft.scopes import parse_scopes, resource_scopes
 from provider_emulators.microsoft.state import (
     CONSUMER_TENANT_ID,
     App,
@@ -113,6 +118,12 @@ class RoomIn(_Body):
 class TokenSelector(_Body):
     user: str | None = None
     client_id: str | None = None
+
+
+class MintIn(_Body):
+    user: str
+    client_id: str
+    scopes: list[str]
 
 
 class LifecycleIn(_Body):
@@ -311,6 +322,17 @@ def _token_routes(router: APIRouter, emu: Emulator) -> None:
         if selector.user and (user is None or user.id != user_id):
             return False
         return not selector.client_id or selector.client_id == client_id
+
+    @router.post("/tokens")
+    async def mint(body: MintIn) -> dict[str, Any]:
+        user = state.user_by_email(body.user)
+        app = state.apps.get(body.client_id)
+        if user is None or app is None:
+            raise _not_found(f"user {body.user} or app {body.client_id}")
+        scopes = parse_scopes(" ".join(body.scopes), app)  # as the authorize request keeps them
+        consented = state.user_consents.setdefault((user.id, app.client_id), set())
+        consented.update(resource_scopes(scopes))
+        return token_response(emu, app, user, scopes, None, {})
 
     @router.post("/tokens/expire")
     async def expire_access_tokens(body: TokenSelector) -> dict[str, int]:

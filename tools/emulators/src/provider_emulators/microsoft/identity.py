@@ -373,7 +373,7 @@ def _require(form: dict[str, str], name: str) -> str:
     return value
 
 
-def _token_response(
+def token_response(
     emu: Emulator, app: App, user: User, scopes: list[str], nonce: str | None, form: dict[str, str]
 ) -> dict[str, Any]:
     state = emu.state
@@ -445,7 +445,7 @@ def _redeem_code(emu: Emulator, app: App, form: dict[str, str]) -> dict[str, Any
         )
     code.redeemed = True
     user = state.users[code.user_id]
-    return _token_response(emu, app, user, code.scopes, code.nonce, form)
+    return token_response(emu, app, user, code.scopes, code.nonce, form)
 
 
 def _expired_refresh() -> AadError:
@@ -487,7 +487,7 @@ def _refresh(emu: Emulator, app: App, form: dict[str, str]) -> dict[str, Any]:
         )
     oidc = [s for s in record.scopes if s in OIDC_SCOPES and s not in requested]
     scopes = [*requested, *oidc]
-    body = _token_response(emu, app, user, scopes, None, form)
+    body = token_response(emu, app, user, scopes, None, form)
     record.replaced_by = body.get("refresh_token")
     if state.settings.retire_redeemed_refresh_tokens:
         record.revoked = True

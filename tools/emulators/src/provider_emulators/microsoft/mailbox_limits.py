@@ -25,7 +25,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 RETRY_AFTER_S = 1
 
 
-def _mailbox(emu: Emulator, scope: Scope) -> str | None:
+def mailbox_of(emu: Emulator, scope: Scope) -> str | None:
     """The mailbox a Graph request works on: ``/users/{id}/…`` or the token's user for ``/me``."""
     parts = scope.get("path", "").split("/")
     if len(parts) > 3 and parts[2].lower() == "users":
@@ -52,7 +52,7 @@ class MailboxConcurrencyMiddleware:
         if scope["type"] != "http" or not scope.get("path", "").startswith("/v1.0/"):
             await self.app(scope, receive, send)
             return
-        mailbox = _mailbox(self.emu, scope)
+        mailbox = mailbox_of(self.emu, scope)
         if mailbox is None:
             await self.app(scope, receive, send)
             return

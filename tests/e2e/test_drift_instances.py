@@ -1,0 +1,193 @@
+"""Issue 18 on the real processes: two instances of each connector (own ports, one SQLite store
+and one consumer group per connector, as replicas), a real broker, the emulators over HTTPS,
+calendars linked through the real link path. What is checked is what the providers saw — each
+poll is one incremental listing of one host's calendar in the emulator's call log — and which
+instance the shared lease table names.
+
+- two instances split the connections and never poll one twice within an interval;
+- a killed instance's connections move to the other within the session timeout, and each is
+  polled within an interval after that;
+- a connection whose push channel fails falls back to frequent polling, and returns to rare
+  polling once its channel is back (xfail where the channel's opener no longer owns it: a
+  known gap, see the test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from devstack import fleet
+from devstack.drift_at_scale import CHANNEL_CALLS, CONNECTORS, Observer, Plan, duplicates
+from devstack.testing import RunningStack, running_stack
+
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(600)]
+
+PLAN = Plan(connections=12, interval_s=4.0, lease_s=3.0)
+HOSTS = {"google": 6, "microsoft": 6}
+# Channel opening refused (a client error, not retried): every connection is without a channel.
+CHANNEL_FAULTS = {
+    "google": r"/calendar/v3/calendars/primary/events/watch$",
+    "microsoft": r"^/v1\.0/subscriptions$",
+}
+
+
+def _refuse_channels(running: RunningStack) -> None:
+    running.google.add_fault(CHANNEL_FAULTS["google"], method="POST", status=400, reason="invalid")
+    running.microsoft.add_fault(CHANNEL_FAULTS["microsoft"], method="POST", status=400, reason="BadRequest")
+
+
+def _allow_channels(running: RunningStack) -> None:
+    running.google.clear_faults()
+    running.microsoft.clear_faults()
+
+
+@pytest.fixture(scope="module")
+def drifting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningStack, Observer]]:
+    with running_stack(
+        tmp_path_factory.mktemp("drift-instances"),
+        overrides=PLAN.overrides(push=True),
+        instances={connector: 2 for connector in CONNECTORS},
+    ) as running:
+        _refuse_channels(running)
+        hosts = asyncio.run(fleet.link_hosts(running, HOSTS, say=lambda _: None))
+        yield running, Observer(running, hosts)
+
+
+async def _until(check: Callable[[], bool], within: float, what: str) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"{what}: not within {within} s"
+        await asyncio.sleep(0.5)
+
+
+def _owned_by(observer: Observer) -> dict[str | None, int]:
+    return dict(observer.owners())
+
+
+async def test_two_instances_split_the_connections_and_never_poll_one_twice_per_interval(
+    drifting: tuple[RunningStack, Observer],
+) -> None:
+    running, observer = drifting
+    instances = {name for c in CONNECTORS for name in running.stack.config.instance_names(c)}
+
+    def split() -> bool:
+        owned = _owned_by(observer)
+        return set(owned) == instances and sum(owned.values()) == len(observer.hosts)
+
+    await _until(
+        split,
+        within=60,
+        what="every connection owned, by every instance",
+    )
+    await asyncio.sleep(PLAN.interval_s * 1.2)  # past the first polls, spread over an interval
+    since = time.time()
+    await asyncio.sleep(PLAN.interval_s * 3)
+    polls = observer.polls(observer.calls(since, time.time()))
+
+    assert set(polls) == observer.hosts  # every host polled (its channel is refused) ...
+    assert all(2 <= len(times) <= 4 for times in polls.values()), {h: len(t) for h, t in polls.items()}
+    assert duplicates(polls, PLAN.interval_s) == 0  # ... and never twice within an interval
+
+
+async def test_a_killed_instance_hands_its_connections_over_within_the_session_timeout(
+    drifting: tuple[RunningStack, Observer],
+) -> None:
+    running, observer = drifting
+    killed = [running.stack.config.instance_names(c)[-1] for c in CONNECTORS]
+    before = time.time()
+    for instance in killed:
+        running.stack.kill_service(instance)
+    try:
+        await _until(
+            lambda: not set(killed) & set(_owned_by(observer)),
+            within=PLAN.session_s + PLAN.interval_s,  # the survivor sees the lease run out, then claims
+            what="the killed instances' connections moved",
+        )
+        after_session = before + PLAN.session_s
+        await asyncio.sleep(max(0.0, after_session + PLAN.interval_s * 1.5 - time.time()))
+        watched = observer.polls(observer.calls(after_session, time.time()))
+        assert set(watched) == observer.hosts  # none left unwatched
+        around = observer.polls(observer.calls(before - PLAN.interval_s * 2, time.time()))
+        assert duplicates(around, PLAN.interval_s) == 0
+    finally:
+        for instance in killed:
+            await asyncio.to_thread(running.stack.restart_service, instance)
+
+
+async def test_connections_poll_rarely_once_their_channels_are_back(
+    drifting: tuple[RunningStack, Observer],
+) -> None:
+    running, observer = drifting
+    since = time.time()
+    _allow_channels(running)
+    await _until(  # each connection opens its channel at its next poll
+        lambda: (
+            observer.hosts
+            <= {
+                account
+                for _, account, call in observer.calls(since, time.time() + 1)
+                if call in CHANNEL_CALLS
+            }
+        ),
+        within=PLAN.interval_s * 3 + 10,
+        what="every channel open",
+    )
+    await asyncio.sleep(1.0)
+    quiet = time.time()
+    await asyncio.sleep(PLAN.interval_s * 2)
+    assert observer.polls(observer.calls(quiet, time.time())) == {}  # push healthy: rare polling
+
+
+@pytest.mark.xfail(
+    strict=False,
+    reason="known gap: the removal notice reaches the instance that opened the channel; when the "
+    "connection's owner changed since (an instance joined), the owner keeps its rare schedule "
+    "and polls hours later. Passes when the opener still owns it.",
+)
+async def test_a_channel_failing_later_falls_back_to_frequent_polling_and_back(
+    drifting: tuple[RunningStack, Observer],
+) -> None:
+    """Runs after the channels are back (the test above)."""
+    running, observer = drifting
+    # One Outlook connection's channel fails: Graph removes the subscription, a new one is refused.
+    _refuse_channels(running)
+    subscription = running.microsoft.state()["subscriptions"][0]
+    users = running.microsoft.state()["users"]
+    mailbox = next(u["email"] for u in users if u["id"] == subscription["user_id"])
+    removed = time.time()
+    running.microsoft.lifecycle(subscription["id"], "subscriptionRemoved")
+    await asyncio.sleep(PLAN.interval_s * 3)
+    frequent = observer.polls(observer.calls(removed, time.time()))
+    assert set(frequent) == {mailbox} and len(frequent[mailbox]) >= 2  # only it, every interval
+
+    back = time.time()
+    _allow_channels(running)
+
+    def reopened() -> bool:
+        calls = observer.calls(back, time.time() + 1)
+        return any(account == mailbox and call in CHANNEL_CALLS for _, account, call in calls)
+
+    await _until(
+        reopened,
+        within=PLAN.interval_s * 2 + 5,
+        what="its channel back",
+    )
+    await asyncio.sleep(1.0)
+    rare = time.time()
+    await asyncio.sleep(PLAN.interval_s * 2)
+    assert observer.polls(observer.calls(rare, time.time())) == {}  # rare polling again
+
+
+def test_the_shared_sqlite_store_is_one_file_per_connector(drifting: tuple[RunningStack, Observer]) -> None:
+    running, _ = drifting
+    for connector in CONNECTORS:
+        envs = [running.stack.service_env(name) for name in running.stack.config.instance_names(connector)]
+        prefix = "CALENDAR_GOOGLE_" if connector == "calendar-google" else "CALENDAR_OUTLOOK_"
+        assert len({env[prefix + "SQLITE_PATH"] for env in envs}) == 1
+        assert len({env[prefix + "HTTP_PORT"] for env in envs}) == len(envs)
+        assert Path(envs[0][prefix + "SQLITE_PATH"]).exists()
