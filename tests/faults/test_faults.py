@@ -34,7 +34,7 @@ from devstack.kafka import KAFKA_VERSION
 from devstack.testing import RunningStack, running_stack
 from devstack.walkthrough import Employee, morning_in
 
-pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.faults, pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(2400)]
 
 APPOINTMENTS = int(os.environ.get("FAULTS_APPOINTMENTS", "2000"))
 CONCURRENCY = int(os.environ.get("FAULTS_CONCURRENCY", "24"))
