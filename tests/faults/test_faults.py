@@ -48,6 +48,9 @@ REVOKED_HOST = "bob@example.com"  # a Workspace user of the demo world, linked o
 CONNECTOR = {"CONSUMER_MAX_WORKERS": "6", "KAFKA_HOT_FETCH_MAX_WAIT_MS": "500"}
 OVERRIDES = {
     "appointments": {"GUEST_RATE_LIMIT_PER_MINUTE": "1000000"},  # one guest IP picks all
+    # the hosts sign in once and the driver does not refresh: their tokens must outlive a run of
+    # 2,000 on a loaded machine (over 15 minutes, the default lifetime)
+    "auth": {"ACCESS_TOKEN_TTL_SECONDS": "3600"},
     "calendar-google": CONNECTOR,
     "calendar-outlook": CONNECTOR,
 }
