@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
-from visitor_common.logging import REDACTED, JsonFormatter, redact, redact_text
+from visitor_common.logging import REDACTED, JsonFormatter, RepeatFilter, redact, redact_text
 
 
 def format_record(message: str, **extra: object) -> dict[str, object]:
@@ -47,3 +47,27 @@ def test_exceptions_are_redacted() -> None:
 
         record = logger.makeRecord("t", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
     assert "1//leak" not in JsonFormatter("svc").format(record)
+
+
+def test_repeats_of_a_kafka_client_record_are_collapsed_and_counted() -> None:
+    now = [0.0]
+    repeats = RepeatFilter(("aiokafka",), window=5.0, clock=lambda: now[0])
+
+    def passes(name: str, msg: str, *args: object) -> logging.LogRecord | None:
+        record = logging.getLogger(name).makeRecord(name, logging.ERROR, __file__, 1, msg, args, None)
+        return record if repeats.filter(record) else None
+
+    unreachable = "Unable connect to node with id %s: %s"
+    assert passes("aiokafka", unreachable, 1, "refused") is not None
+    for _ in range(40):  # every retry backoff while the broker is down
+        now[0] += 0.1
+        assert passes("aiokafka", unreachable, 1, "refused") is None
+    # another kind, and any other logger, still pass at once
+    assert passes("aiokafka", "Unable to update metadata from %s", [1]) is not None
+    assert passes("appointments", unreachable, 1, "refused") is not None
+    now[0] += 1.1  # the window is over: the next one passes and says what was dropped
+    after = passes("aiokafka", unreachable, 1, "refused")
+    assert after is not None and after.__dict__["repeated"] == 40
+    now[0] += 6.0
+    quiet = passes("aiokafka", unreachable, 1, "refused")
+    assert quiet is not None and "repeated" not in quiet.__dict__

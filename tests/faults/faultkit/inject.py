@@ -20,21 +20,10 @@ Record = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 async def records_of(bootstrap: str, keys: set[str]) -> list[Record]:
     """Every record so far on :data:`TOPICS` whose key is one of ``keys``, in log order."""
+    partitions = await _partitions(bootstrap, TOPICS)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in TOPICS
-            for p in sorted(consumer.partitions_for_topic(topic) or [])
-        ]
-        if not partitions:
-            await consumer.topics()  # metadata not loaded yet
-            partitions = [
-                TopicPartition(topic, p)
-                for topic in TOPICS
-                for p in sorted(consumer.partitions_for_topic(topic) or [])
-            ]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
@@ -48,6 +37,24 @@ async def records_of(bootstrap: str, keys: set[str]) -> list[Record]:
         return found
     finally:
         await consumer.stop()
+
+
+async def _partitions(bootstrap: str, names: Iterable[str]) -> list[TopicPartition]:
+    """Every partition of ``names``. Asked of the admin API: a consumer's cached metadata holds
+    only the topics it was told about (``consumer.topics()`` does not fill it)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(names))
+    finally:
+        await admin.close()
+    found = [
+        TopicPartition(topic["topic"], partition["partition"])
+        for topic in described
+        for partition in topic["partitions"]
+    ]
+    assert found, f"no partitions found for {list(names)}"
+    return sorted(found)
 
 
 async def deliver_again(bootstrap: str, records: list[Record]) -> int:

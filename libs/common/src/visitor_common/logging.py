@@ -11,7 +11,8 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -98,10 +99,49 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
+class RepeatFilter(logging.Filter):
+    """Lets one record of a kind through per ``window`` seconds; the next one that passes says
+    how many were dropped (``repeated``). A kind is the logger, the level and the message
+    template (``record.msg`` before its arguments).
+
+    While the broker is down or restarting, every Kafka client of a service (one per consumer,
+    the producer, the admin client) logs each failed reconnect at ERROR, every retry backoff
+    (~100 ms): measured 6,500 lines in 22 s from one connector, on all services at once. That
+    costs the CPU the recovery needs and can fill the pipe a supervisor reads the logs from, and
+    it says nothing the first line of each kind did not."""
+
+    def __init__(
+        self, prefixes: tuple[str, ...], window: float = 5.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._prefixes = prefixes
+        self._window = window
+        self._clock = clock
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefixes):
+            return True
+        kind = (record.name, record.levelno, str(record.msg))
+        now = self._clock()
+        last = self._seen.get(kind)
+        if last is not None and now - last[0] < self._window:
+            self._seen[kind] = (last[0], last[1] + 1)
+            return False
+        if last is not None and last[1]:
+            record.repeated = last[1]
+        if len(self._seen) > 1000:  # kinds are few; never let the map grow without bound
+            self._seen.clear()
+        self._seen[kind] = (now, 0)
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route every logger through one redacting JSON handler on stderr."""
+    """Route every logger through one redacting JSON handler on stderr (repeats of the Kafka
+    client's records collapsed, see :class:`RepeatFilter`)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(service))
+    handler.addFilter(RepeatFilter(("aiokafka",)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -15,8 +15,14 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    OutOfOrderSequenceNumber,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
@@ -133,9 +139,83 @@ def event_headers(event: CloudEvent[Any]) -> dict[str, str]:
     return headers
 
 
+# An idempotent producer numbers its batches per partition, and the broker accepts only the next
+# number. When the broker restarts, a batch the producer gave up on (LeaderNotAvailable while the
+# partitions had no leader) leaves a gap, and from then on the broker rejects every batch to that
+# partition with OutOfOrderSequenceNumber. aiokafka does not recover from that (the Java client
+# bumps its epoch), so without help the service could never again publish to that partition: the
+# connectors' sync status and retries, the outbox relay's events. A rejected batch was not
+# written, so sending it again on a new producer (new producer id, numbers from 0) loses nothing
+# and duplicates nothing.
+PRODUCER_STATE_LOST = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+
+_renewals: dict[int, asyncio.Lock] = {}
+_retiring: set[asyncio.Task[None]] = set()
+
+
+async def publish_record(
+    broker: KafkaBroker,
+    value: bytes,
+    *,
+    topic: str,
+    key: bytes | None,
+    headers: dict[str, str],
+) -> None:
+    """``broker.publish`` that survives the broker losing the producer's sequence (see
+    :data:`PRODUCER_STATE_LOST`): the producer is replaced and the record sent once more. Any
+    other failure is the caller's to handle (the outbox keeps the event, a consumer redelivers)."""
+    producer = current_producer(broker)
+    try:
+        await broker.publish(value, topic=topic, key=key, headers=headers)
+    except PRODUCER_STATE_LOST as error:
+        await renew_producer(broker, producer, error)
+        await broker.publish(value, topic=topic, key=key, headers=headers)
+
+
+def current_producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
+    """The aiokafka producer the broker publishes with now (None before it connected)."""
+    # FastStream 0.7 keeps it there; its test client's fake producer (and a test's recording
+    # broker) has none
+    fast: Any = getattr(getattr(broker, "config", None), "producer", None)
+    if not fast:
+        return None
+    producer = getattr(getattr(fast, "_producer", None), "producer", None)
+    return producer if isinstance(producer, AIOKafkaProducer) else None
+
+
+async def renew_producer(broker: KafkaBroker, failed: AIOKafkaProducer | None, error: Exception) -> None:
+    """Give ``broker`` a new producer in place of ``failed``, unless a concurrent publish that
+    failed the same way did already. The old one is stopped in the background: it may still
+    hold batches for other partitions, which it delivers."""
+    lock = _renewals.setdefault(id(broker), asyncio.Lock())
+    async with lock:
+        if current_producer(broker) is not failed:
+            return
+        log.warning(
+            "the broker rejected this producer's sequence; publishing on a new producer",
+            extra={"error": type(error).__name__},
+        )
+        fast: Any = broker.config.producer
+        # the connection arguments the broker was made with (FastStream 0.7 keeps them there)
+        fresh = AIOKafkaProducer(**broker._connection_kwargs)
+        await fast.connect(fresh, serializer=fast.serializer, codec=fast.codec)
+    if failed is not None:
+        task = asyncio.create_task(_retire(failed))
+        _retiring.add(task)
+        task.add_done_callback(_retiring.discard)
+
+
+async def _retire(producer: AIOKafkaProducer, within: float = 30.0) -> None:
+    try:
+        await asyncio.wait_for(producer.stop(), within)
+    except Exception:  # it is out of use either way
+        log.warning("the replaced producer did not stop cleanly", exc_info=True)
+
+
 async def publish_event(broker: KafkaBroker, topic: str, event: CloudEvent[Any]) -> None:
     """Publish one envelope keyed by its subject and wait for the broker's acknowledgement."""
-    await broker.publish(
+    await publish_record(
+        broker,
         serialize_event(event),
         topic=topic,
         key=event.key,
@@ -148,7 +228,8 @@ async def publish_dead_letter(
 ) -> None:
     """Park a poison message with its error so the partition keeps moving."""
     log.warning("dead-lettering a message", extra={"topic": source_topic, "error": error[:500]})
-    await broker.publish(
+    await publish_record(
+        broker,
         raw,
         topic=dead_letter_topic(source_topic),
         key=key,
@@ -188,7 +269,8 @@ def outbox_publisher(broker: KafkaBroker) -> Callable[[OutboxEntry], Awaitable[N
     here; only the few attributes the headers need are read from it."""
 
     async def publish(entry: OutboxEntry) -> None:
-        await broker.publish(
+        await publish_record(
+            broker,
             entry.payload.encode(),
             topic=entry.topic,
             key=entry.key.encode(),

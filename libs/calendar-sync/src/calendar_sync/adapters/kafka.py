@@ -14,7 +14,7 @@ from faststream.kafka.annotations import KafkaMessage
 from calendar_sync.engine.consumer import DeadLetterSink, RawSink, SyncConsumer, decode_headers
 from calendar_sync.engine.status import EventSink
 from visitor_common.events import CloudEvent
-from visitor_common.messaging import publish_dead_letter, publish_event
+from visitor_common.messaging import publish_dead_letter, publish_event, publish_record
 
 
 def raw_body(body: Any) -> bytes:
@@ -34,7 +34,7 @@ def broker_sinks(broker: KafkaBroker) -> tuple[EventSink, RawSink, DeadLetterSin
         await publish_event(broker, topic, event)
 
     async def raw(topic: str, value: bytes, key: bytes | None, headers: dict[str, str]) -> None:
-        await broker.publish(value, topic=topic, key=key, headers=headers)
+        await publish_record(broker, value, topic=topic, key=key, headers=headers)
 
     async def dead(source_topic: str, value: bytes, key: bytes | None, error: str) -> None:
         await publish_dead_letter(broker, source_topic, value, key, error)
