@@ -21,7 +21,7 @@ run: bootstrap ## the whole local stack (broker, emulators, every service, the p
 kafka: bootstrap ## Apache Kafka (KRaft, jars from Maven Central) on 127.0.0.1:9092; Ctrl-C stops it
 	@$(PY) -m devstack.kafka
 
-test: bootstrap lint typecheck contracts ## lint, type check, import contracts, every test; e2e also on Kafka
+test: bootstrap lint typecheck contracts ## lint, type check, import contracts, every test; e2e and faults on Kafka when java+mvn exist
 	@scripts/ensure-browser.sh
 	@scripts/test.sh
 
