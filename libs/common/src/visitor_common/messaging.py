@@ -242,7 +242,7 @@ async def event_or_dead_letter(
 ) -> CloudEvent[Any] | None:
     """The event a consumed record carries, or ``None`` once a record that is not one of our
     events (or not of the ``expected`` type) has been parked on the topic's dead-letter topic."""
-    raw = _body_bytes(message.body)
+    raw = raw_body(message.body)
     key = getattr(message.raw_message, "key", None)
     try:
         event = parse_event(raw)
@@ -255,10 +255,13 @@ async def event_or_dead_letter(
     return event
 
 
-def _body_bytes(body: Any) -> bytes:
+def raw_body(body: Any) -> bytes:
+    """A consumed record's value as bytes, whatever FastStream decoded it to."""
     if isinstance(body, bytes):
         return body
-    return body.encode() if isinstance(body, str) else json.dumps(body).encode()
+    if isinstance(body, str):
+        return body.encode()
+    return json.dumps(body).encode()
 
 
 def outbox_publisher(broker: KafkaBroker) -> Callable[[OutboxEntry], Awaitable[None]]:

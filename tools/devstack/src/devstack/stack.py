@@ -245,11 +245,8 @@ class LocalStack:
 
     def crash_and_restart(self, service: str) -> None:
         """Kill ``service`` without warning (SIGKILL), then start it again with the same settings."""
-        crashed = next(c for c in self.children if c.name == service and c.alive())
-        crashed.kill()
-        self.children.remove(crashed)
-        self._start_service(service)
-        self._write_pids()
+        self.kill_service(service)
+        self.restart_service(service)
 
     def stop_and_restart(self, service: str) -> None:
         """Stop ``service`` as an operator's restart does (SIGTERM: in-flight work finishes),

@@ -15,7 +15,6 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
-from calendar_sync.adapters.kafka import raw_body
 from calendar_sync.engine.monitor import DriftMonitor
 from calendar_sync.engine.tokens import AuthTokenClient
 from visitor_common import topics
@@ -30,6 +29,7 @@ from visitor_common.events import (
     parse_event,
     why_unparsable,
 )
+from visitor_common.messaging import raw_body
 
 log = logging.getLogger(__name__)
 

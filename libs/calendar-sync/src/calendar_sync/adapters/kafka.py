@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -14,16 +13,7 @@ from faststream.kafka.annotations import KafkaMessage
 from calendar_sync.engine.consumer import DeadLetterSink, RawSink, SyncConsumer, decode_headers
 from calendar_sync.engine.status import EventSink
 from visitor_common.events import CloudEvent
-from visitor_common.messaging import publish_dead_letter, publish_event, publish_record
-
-
-def raw_body(body: Any) -> bytes:
-    """The record's value as bytes, whatever FastStream decoded it to."""
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, str):
-        return body.encode()
-    return json.dumps(body).encode()
+from visitor_common.messaging import publish_dead_letter, publish_event, publish_record, raw_body
 
 
 def broker_sinks(broker: KafkaBroker) -> tuple[EventSink, RawSink, DeadLetterSink]:
