@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
@@ -30,6 +31,7 @@ from faststream.message import StreamMessage
 from prometheus_client import REGISTRY
 
 from visitor_common import tracecontext
+from visitor_common.commits import CoalescingCommitConsumer
 from visitor_common.events import (
     UNPARSABLE,
     CloudEvent,
@@ -98,10 +100,23 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
     )
 
 
+def use_coalescing_commits(broker: KafkaBroker) -> None:
+    """Build ``broker``'s consumers as :class:`CoalescingCommitConsumer` (after ``connect()``,
+    which sets the consumer factory: FastStream's own test client swaps the same factory)."""
+    config = broker.config.broker_config
+    factory = config.builder
+    if isinstance(factory, functools.partial) and factory.func is AIOKafkaConsumer:
+        config.builder = functools.partial(CoalescingCommitConsumer, *factory.args, **factory.keywords)
+
+
 async def start_broker(broker: KafkaBroker) -> None:
     """Like ``broker.start()`` but starts the subscribers concurrently: each consumer group join
-    waits for the broker's join window, so sequential starts add up (seconds per group)."""
+    waits for the broker's join window, so sequential starts add up (seconds per group).
+
+    Its consumers are :class:`~visitor_common.commits.CoalescingCommitConsumer`: a handled
+    record's offset commit goes out in the background instead of holding up the next record."""
     await broker.connect()
+    use_coalescing_commits(broker)
     await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
     for publisher in broker.publishers:
         await publisher.start()
