@@ -45,9 +45,10 @@ def create_app(
             "NOTIFICATIONS_MAIL_SEAL_KEYS unset: guest messages cannot be opened and are dead-lettered"
         )
     sent_mail = SentMailStore(store.collection(SENT_MAIL))
+    smtp = SmtpSender(settings)  # connects on its first mail
     delivery = MailDelivery(
         sent_mail,
-        send or SmtpSender(settings).send,
+        send or smtp.send,
         sender=settings.mail_from,
         clock=clock,
         retry=RetryPolicy(settings.send_attempts, settings.retry_initial_seconds, settings.retry_max_seconds),
@@ -58,6 +59,7 @@ def create_app(
     runtime = ServiceRuntime.for_settings(settings, store)
     runtime.prepare(sent_mail.ensure_indexes)
     register_consumers(runtime.broker, service, settings)
+    runtime.on_close(smtp.close)
 
     app = FastAPI(
         title="Notifications service",
