@@ -115,3 +115,14 @@ def test_provider_topics_are_disjoint_and_have_dead_letters() -> None:
     names = {t.name for t in all_topics(3)}
     assert GOOGLE_APPOINTMENTS != OUTLOOK_APPOINTMENTS
     assert dead_letter_topic(GOOGLE_APPOINTMENTS) in names
+
+
+def test_an_envelope_class_is_built_once_per_payload_class() -> None:
+    """Kept strongly (pydantic's own cache of ``Model[T]`` is weak: rebuilt per event under load)."""
+    import gc
+
+    from visitor_common.events import GuestCheckedIn, envelope_class
+
+    first = envelope_class(GuestCheckedIn)
+    gc.collect()
+    assert envelope_class(GuestCheckedIn) is first

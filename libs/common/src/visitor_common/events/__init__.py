@@ -31,7 +31,7 @@ from visitor_common.events.connections import (
     ConnectionStatus,
     RoomPreferenceChanged,
 )
-from visitor_common.events.envelope import CloudEvent, EventData, new_event
+from visitor_common.events.envelope import CloudEvent, EventData, envelope_class, new_event
 from visitor_common.events.notifications import (
     GUEST_MESSAGE_EVENTS,
     GuestConfirmationRequested,
@@ -77,7 +77,7 @@ def parse_event(raw: bytes | str | dict[str, Any]) -> CloudEvent[Any]:
     model = EVENT_REGISTRY.get(str(event_type))
     if model is None:
         raise UnknownEventType(f"unknown event type {event_type!r}")
-    return CloudEvent[model].model_validate(body)  # type: ignore[valid-type]
+    return envelope_class(model).model_validate(body)
 
 
 UNPARSABLE = (UnknownEventType, ValidationError, ValueError)
@@ -133,6 +133,7 @@ __all__ = [
     "SyncFailureReason",
     "SyncState",
     "UnknownEventType",
+    "envelope_class",
     "new_event",
     "parse_event",
     "serialize_event",
