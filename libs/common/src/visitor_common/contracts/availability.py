@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from visitor_common.email import EmailStr
 from visitor_common.events.appointments import Provider
 
 MAX_SLOTS_PER_QUERY = 10

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel
 
+from visitor_common.email import EmailStr
 from visitor_common.events.appointments import Provider
 from visitor_common.events.connections import ConnectionStatus
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from visitor_common.email import EmailStr
 from visitor_common.events.envelope import EventData
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import ClassVar
 
-from pydantic import EmailStr
-
+from visitor_common.email import EmailStr
 from visitor_common.events.appointments import Provider
 from visitor_common.events.envelope import EventData
 

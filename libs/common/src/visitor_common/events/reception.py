@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import AwareDatetime, EmailStr, Field
+from pydantic import AwareDatetime, Field
 
+from visitor_common.email import EmailStr
 from visitor_common.events.appointments import CandidateSlot, Guest
 from visitor_common.events.envelope import EventData
 

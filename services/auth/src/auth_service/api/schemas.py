@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from auth_service.domain.models import CalendarConnection, Employee, ReceptionDevice, Role
 from visitor_common.contracts.connections import ConnectionInfo
+from visitor_common.email import EmailStr
 from visitor_common.events import ConnectionStatus, Provider
 from visitor_common.text import SAFE_TEXT
 
