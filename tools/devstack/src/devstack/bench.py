@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -214,8 +215,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # SystemExit unwinds through the running stack's context manager, which stops its eight
+    # processes; without it a `kill` of the bench left them running.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     say(
         f"bench on {platform.node()}: {os.cpu_count()} CPUs, {platform.processor() or platform.machine()}, "
         f"Python {sys.version.split()[0]}"
