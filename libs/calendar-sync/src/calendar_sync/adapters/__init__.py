@@ -2,8 +2,9 @@
 wiring (consumer registration, connection-events handler, dead-letter and raw sinks).
 """
 
-from calendar_sync.adapters.kafka import broker_sinks, register_consumer, start_broker
+from calendar_sync.adapters.kafka import broker_sinks, register_consumer
 from calendar_sync.adapters.router import DirectoryCache, availability_router
+from visitor_common.messaging import start_broker  # the one start of every service's broker
 
 __all__ = [
     "DirectoryCache",

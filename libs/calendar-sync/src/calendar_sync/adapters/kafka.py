@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
@@ -13,7 +12,12 @@ from faststream.kafka.annotations import KafkaMessage
 from calendar_sync.engine.consumer import DeadLetterSink, RawSink, SyncConsumer, decode_headers
 from calendar_sync.engine.status import EventSink
 from visitor_common.events import CloudEvent
-from visitor_common.messaging import publish_dead_letter, publish_event, publish_record, raw_body
+from visitor_common.messaging import (
+    publish_dead_letter,
+    publish_event,
+    publish_record,
+    raw_body,
+)
 
 
 def broker_sinks(broker: KafkaBroker) -> tuple[EventSink, RawSink, DeadLetterSink]:
@@ -45,16 +49,6 @@ def _record_handler(consumer: SyncConsumer) -> Callable[[KafkaMessage], Awaitabl
         )
 
     return on_record
-
-
-async def start_broker(broker: KafkaBroker) -> None:
-    """Like ``broker.start()`` but starts the subscribers concurrently: each consumer group join
-    waits for the broker's join window, so sequential starts add up (seconds per group)."""
-    await broker.connect()
-    await asyncio.gather(*(subscriber.start() for subscriber in broker.subscribers))
-    for publisher in broker.publishers:
-        await publisher.start()
-    broker.running = True
 
 
 def register_consumer(
