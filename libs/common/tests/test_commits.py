@@ -38,20 +38,26 @@ async def committed(bootstrap: str, group: str, topic: str) -> int | None:
         await reader.stop()
 
 
-async def fresh_topic(bootstrap: str) -> str:
+async def fresh_topic(bootstrap: str, records: int) -> tuple[str, str]:
+    """A new one-partition topic holding ``records`` records, and a new group's name."""
     topic = f"commits-test-{uuid.uuid4().hex[:8]}.v1"
     await ensure_topics(bootstrap, [TopicSpec(topic, 1)])
-    return topic
+    await produce(bootstrap, topic, records)
+    return topic, f"g-{uuid.uuid4().hex[:8]}"
 
 
-async def test_a_commit_covers_what_was_consumed_when_it_was_asked_for(kafka_broker: Broker) -> None:
-    bootstrap = kafka_broker.bootstrap_servers
-    topic, group = await fresh_topic(bootstrap), f"g-{uuid.uuid4().hex[:8]}"
-    await produce(bootstrap, topic, 3)
+async def started_consumer(bootstrap: str, topic: str, group: str) -> CoalescingCommitConsumer:
     consumer = CoalescingCommitConsumer(
         topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest"
     )
     await consumer.start()
+    return consumer
+
+
+async def test_a_commit_covers_what_was_consumed_when_it_was_asked_for(kafka_broker: Broker) -> None:
+    bootstrap = kafka_broker.bootstrap_servers
+    topic, group = await fresh_topic(bootstrap, 3)
+    consumer = await started_consumer(bootstrap, topic, group)
     try:
         first = await consumer.getone()
         await consumer.commit()  # "the first is handled"
@@ -65,12 +71,8 @@ async def test_a_commit_covers_what_was_consumed_when_it_was_asked_for(kafka_bro
 
 async def test_a_clean_stop_sends_the_pending_commits(kafka_broker: Broker) -> None:
     bootstrap = kafka_broker.bootstrap_servers
-    topic, group = await fresh_topic(bootstrap), f"g-{uuid.uuid4().hex[:8]}"
-    await produce(bootstrap, topic, 2)
-    consumer = CoalescingCommitConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest"
-    )
-    await consumer.start()
+    topic, group = await fresh_topic(bootstrap, 2)
+    consumer = await started_consumer(bootstrap, topic, group)
     await consumer.getone()
     await consumer.getone()
     await consumer.commit()
@@ -82,8 +84,7 @@ async def test_every_service_broker_commits_in_the_background(kafka_broker: Brok
     """A service's own broker (``start_broker``) builds its consumers with coalescing commits;
     stopped right after the last record, its group resumes after it: nothing is read twice."""
     bootstrap = kafka_broker.bootstrap_servers
-    topic, group = await fresh_topic(bootstrap), f"g-{uuid.uuid4().hex[:8]}"
-    await produce(bootstrap, topic, 20)
+    topic, group = await fresh_topic(bootstrap, 20)
     handled: list[bytes] = []
     all_handled = asyncio.Event()
     broker = KafkaBroker(bootstrap)
