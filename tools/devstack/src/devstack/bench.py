@@ -52,7 +52,9 @@ def say(line: str) -> None:
 
 async def scale_rows(running: RunningStack, args: argparse.Namespace) -> list[dict[str, Any]]:
     """``scale`` rows: ``{appointments, cpu_ms_per_confirmation, cpu_ms_per_notification}`` per
-    stack size. The place for the size run; this bench does not measure it yet."""
+    stack size. Not measured on this stack: each size needs a fresh stack of its own, started
+    after this one stopped (``bench_drift.record`` → :func:`devstack.bench_scale.scale`, unless
+    ``--no-drift``), which merges the rows into the same file."""
     return []
 
 

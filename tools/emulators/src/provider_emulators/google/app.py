@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from provider_emulators.core.control import build_control_router, install_middleware
+from provider_emulators.google.bulk_events import build_bulk_events_router
 from provider_emulators.google.calendar_api import build_calendar_router
 from provider_emulators.google.channels import ChannelService
 from provider_emulators.google.context import GoogleEmulator
@@ -52,6 +53,7 @@ def create_app(base_url: str, *, issuer: str = DEFAULT_ISSUER) -> FastAPI:
         )
     )
     app.include_router(build_google_control_router(emu, calendar))
+    app.include_router(build_bulk_events_router(emu, channels))
     install_middleware(
         app,
         faults=emu.faults,
