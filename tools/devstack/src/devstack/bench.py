@@ -11,8 +11,10 @@ a fresh stack of its own:
 3. ``sustained``: open loop at each ``--rate`` per provider (both providers at once) for
    ``--duration`` seconds: achieved rate, p50 / p95 / p99, errors;
 4. ``cpu_ms_per_confirmation`` and ``rss_mb`` of every process (the bench's own as ``bench``);
-5. ``scale``: CPU per confirmation and per push notification by the stack's size — filled by
-   ``scale`` (and ``drift_scale``) come from :mod:`devstack.bench_drift`, merged into the file.
+5. ``scale`` (CPU per confirmation and per push notification with 100 and 10,000 appointments,
+   :mod:`devstack.bench_scale`) and ``drift_scale`` (:mod:`devstack.drift_at_scale`), each on
+   fresh stacks of its own, with the first broker only; merged into its file by
+   :mod:`devstack.bench_drift` (``--no-drift`` skips both).
 
 Results go to ``.devstack/bench.json`` (``bench-kafka.json`` for Kafka) with a PNG of latency
 over time per rate beside it, and print as a table.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -29,6 +32,7 @@ import signal
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -172,26 +176,36 @@ def output_paths(out: Path, kind: str) -> tuple[Path, Path]:
     return out.with_name(f"{stem}{out.suffix}"), out.with_name(f"{stem}-latency.png")
 
 
-def run_on(kind: str, args: argparse.Namespace) -> dict[str, Any] | None:
-    if kind == "kafka" and (reason := kafka_unavailable_reason()):
-        say(f"kafka: skipped ({reason})")
-        return None
-    began = time.perf_counter()
+@contextlib.contextmanager
+def broker_choice(kind: str) -> Iterator[None]:
+    """Stacks started inside run on ``kind`` (``devstack.brokers.run_broker`` reads the variable)."""
     previous = os.environ.get(KIND_ENV)
-    os.environ[KIND_ENV] = kind  # devstack.brokers.run_broker reads it when the stack starts
+    os.environ[KIND_ENV] = kind
     try:
-        result, runs = asyncio.run(measure(args))
+        yield
     finally:
         if previous is None:
             os.environ.pop(KIND_ENV, None)
         else:
             os.environ[KIND_ENV] = previous
+
+
+def run_on(kind: str, args: argparse.Namespace) -> dict[str, Any] | None:
+    if kind == "kafka" and (reason := kafka_unavailable_reason()):
+        say(f"kafka: skipped ({reason})")
+        return None
+    began = time.perf_counter()
+    with broker_choice(kind):
+        result, runs = asyncio.run(measure(args))
     assert tuple(result) == KEYS
     json_path, png_path = output_paths(args.out, kind)
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(result, indent=2) + "\n")
-    if args.drift:  # scale (issue 14, item 3) per broker; drift_scale (issue 18) with the first one
-        bench_drift.record(json_path, at_scale=kind == args.brokers.split(",")[0].strip())
+    if args.drift and kind == args.brokers.split(",")[0].strip():
+        # scale (issue 14, item 3) and drift_scale (issue 18): fresh stacks of their own, on the
+        # first broker only (they measure growth with size and with connections, not the broker)
+        with broker_choice(kind):
+            bench_drift.record(json_path)
     if runs and not args.no_plot:
         plot(runs, png_path, kind)
     print_table(kind, result)
