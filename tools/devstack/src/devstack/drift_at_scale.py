@@ -91,7 +91,9 @@ class Observer:
 
     def __init__(self, running: RunningStack, hosts: Iterable[fleet.LinkedHost]) -> None:
         self.running = running
-        self.hosts = {host.email for host in hosts}
+        linked = list(hosts)
+        self.hosts = {host.email for host in linked}
+        self.connection_ids = {host.email: host.connection_id for host in linked}
 
     def calls(self, since: float, until: float) -> list[Call]:
         found = self.running.google.calls(since) + self.running.microsoft.calls(since)
@@ -105,16 +107,20 @@ class Observer:
         return by_host
 
     def owners(self) -> Counter[str | None]:
-        found: Counter[str | None] = Counter()
-        for connector in CONNECTORS:
+        return Counter(self.lease_owners().values())
+
+    def lease_owners(self, connectors: Iterable[str] = CONNECTORS) -> dict[str, str | None]:
+        """The instance each connection's lease names, by connection id."""
+        found: dict[str, str | None] = {}
+        for connector in connectors:
             with contextlib.closing(
                 sqlite3.connect(self.running.stack.sqlite_path(connector), timeout=10)
             ) as db:
                 try:
-                    rows = db.execute(f"SELECT doc FROM {OWNERS_TABLE}").fetchall()  # noqa: S608
+                    rows = db.execute(f"SELECT id, doc FROM {OWNERS_TABLE}").fetchall()  # noqa: S608
                 except sqlite3.OperationalError:  # not created yet
                     continue
-            found.update(json.loads(doc).get("owner") for (doc,) in rows)
+            found.update((connection_id, json.loads(doc).get("owner")) for connection_id, doc in rows)
         return found
 
     def connector_pids(self) -> dict[str, int]:
