@@ -214,6 +214,66 @@ async def test_a_channel_removed_while_polling_rarely_brings_frequent_polling_ba
         await monitor.stop()
 
 
+async def test_a_removal_notice_at_another_instance_brings_the_owners_frequent_polling_back(
+    engine: SyncEngine,
+    fake_provider: FakeCalendarProvider,
+    connection_repo: ConnectionSyncRepository,
+    memory_store: InMemoryDocumentStore,
+) -> None:
+    """The provider sends a channel's removal notice to the address that opened it; ownership
+    moved to another instance since. The receiver cannot put a channel back, so the owner, whose
+    next poll is hours away, must poll frequently from its next heartbeat on, and rarely again
+    once it could open a channel."""
+    log = PollLog()
+    owner = instance(engine, connection_repo, memory_store, "owner", log, push=fake_provider)
+    opener = instance(engine, connection_repo, memory_store, "opener", log, push=fake_provider)
+    await owner.ownership.heartbeat()
+    (connection_id,) = await link(connection_repo, owner, 1)
+    owner.start(POLL)
+    try:
+        far = datetime.now(UTC) + timedelta(minutes=30)
+        await wait_until(
+            lambda: owner._due.get(connection_id, datetime.min.replace(tzinfo=UTC)) > far,
+            what="rare polling with a healthy channel",
+        )
+        polls = log.count("owner")
+        fake_provider.fail("open_channel", ProviderRejected("push is off", status=403), times=10_000)
+        (channel,) = fake_provider.channels.values()
+        fake_provider.channels.clear()
+        assert await opener.handle_notification(channel.channel_id, channel.token, Notice.REMOVED)
+        assert connection_id not in opener.ownership.owned
+        await wait_until(lambda: log.count("owner") >= polls + 2, what="the owner polling frequently")
+        assert await owner.ownership.channel_failures() == []  # the owner took the flag
+
+        fake_provider._failures.clear()  # the provider accepts channels again
+        await wait_until(lambda: fake_provider.channels, what="a new channel at the owner's next poll")
+        await wait_until(
+            lambda: owner._due.get(connection_id, datetime.min.replace(tzinfo=UTC)) > far,
+            what="rare polling again",
+        )
+        assert log.count("opener") == 0
+    finally:
+        await owner.stop()
+
+
+async def test_a_channel_failure_flag_survives_polls_until_the_owner_takes_it() -> None:
+    store = InMemoryDocumentStore()
+    members, owners = store.collection(MEMBERS_COLLECTION), store.collection(OWNERS_COLLECTION)
+    owner = Ownership(members, owners, instance_id="owner", lease_seconds=30)
+    other = Ownership(members, owners, instance_id="other", lease_seconds=30)
+    await owner.heartbeat()
+    assert await owner.claim("conn-1")
+    assert not await other.report_channel_failure("conn-unknown")  # no lease: nothing to tell
+
+    assert await other.report_channel_failure("conn-1")
+    assert await other.channel_failures() == []  # only the owner sees it
+    assert await owner.begin_poll("conn-1", timedelta(seconds=60)) is not None  # a poll keeps it
+    assert await owner.channel_failures() == ["conn-1"]
+    await owner.clear_channel_failure("conn-1")
+    assert await owner.channel_failures() == []
+    assert await owner.last_poll("conn-1") is not None
+
+
 async def test_a_change_costs_one_lookup_not_a_load_of_every_appointment(
     engine: SyncEngine,
     fake_provider: FakeCalendarProvider,

@@ -165,6 +165,7 @@ def build_connector(
     )
     runtime.prepare(states.ensure_indexes)
     runtime.prepare(connections.ensure_indexes)
+    runtime.prepare(ownership.ensure_indexes)
     runtime.background("drift monitor", lambda: monitor.start(settings.drift_poll_seconds), monitor.stop)
     runtime.on_close(tokens.aclose)
     runtime.on_close(http.aclose)

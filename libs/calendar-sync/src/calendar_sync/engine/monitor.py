@@ -12,7 +12,10 @@ expiry. First polls are spread over the interval at random, at most ``poll_concu
 once, and a rate-limited poll holds the polls back for its ``Retry-After``. With ``ownership``
 (leases in the shared store) an instance polls and renews only the connections it owns, and a
 poll runs only after recording itself on the connection's lease, so two instances never poll
-one connection within one interval. An idle instance sleeps until the next due time.
+one connection within one interval. A channel's removal notice reaches the instance whose
+address opened the channel; when that is not the owner any more and no channel could be put
+back, it flags the lease, and the owner switches the connection to frequent polling at its next
+heartbeat. An idle instance sleeps until the next due time.
 
 A notification or poll costs one incremental sync of that connection: the engine finds the
 appointments of the changed events by event id, the echo of our own writes (same etag) is
@@ -140,6 +143,7 @@ class DriftMonitor:
         self._due: dict[str, datetime] = {}  # owned connection -> next due time (the truth)
         self._heap: list[tuple[datetime, str]] = []  # the same, ordered; stale entries skipped
         self._polling: dict[str, asyncio.Task[None]] = {}
+        self._fall_back_after_poll: set[str] = set()  # channel failed while a poll ran
         self._held_until: datetime | None = None  # Retry-After of a rate-limited poll
         self._last_local: dict[str, datetime] = {}  # last polls, without ownership
         self._wake = asyncio.Event()
@@ -352,9 +356,26 @@ class DriftMonitor:
             async with self._channel_locks.hold(connection_id):
                 await self._forget_channel(connection_id, only=channel_id)  # unless replaced meanwhile
                 await self._ensure_channel(connection_id)
+        if notice in (Notice.REAUTHORIZE, Notice.REMOVED) and not self._owns(connection_id):
+            await self._tell_owner_if_unwatched(connection_id)
         if notice in (Notice.CHANGED, Notice.REMOVED, Notice.MISSED):
             self.trigger(connection_id)
         return True
+
+    async def _tell_owner_if_unwatched(self, connection_id: str) -> None:
+        """The notice came to us because our address opened the channel, but another instance
+        owns the connection now and keeps its rare schedule: if the channel could not be
+        renewed or replaced here, flag the lease so the owner polls frequently from its next
+        heartbeat on (and opens a channel at its next poll)."""
+        assert self.ownership is not None  # only an instance with ownership owns not all
+        current = await self.connections.get(connection_id)
+        if current is None or not current.active:
+            return
+        channel = current.channel()
+        if channel is not None and channel.expires_at > self._clock():
+            return  # renewed or replaced here: the owner's rare schedule is right
+        if await self.ownership.report_channel_failure(connection_id):
+            log.info("told the owner a push channel failed", extra={"connection_id": connection_id})
 
     def trigger(self, connection_id: str) -> None:
         """Run a sync for the connection soon; coalesces bursts of notifications."""
@@ -467,6 +488,14 @@ class DriftMonitor:
             del self._due[lost]
         for gained in owned - set(self._due):
             self._schedule_first(gained)
+        if self.ownership is not None:
+            await self._take_channel_failures(self.ownership)
+
+    async def _take_channel_failures(self, ownership: Ownership) -> None:
+        """Channels another instance saw fail (``_tell_owner_if_unwatched``): poll frequently."""
+        for connection_id in await ownership.channel_failures():
+            if self._fall_back(connection_id):
+                await ownership.clear_channel_failure(connection_id)
 
     def _schedule_first(self, connection_id: str) -> None:
         """A first due time spread over the interval (a restart does not poll all at once);
@@ -475,17 +504,23 @@ class DriftMonitor:
             self._set_due(connection_id, self._clock() + timedelta(seconds=self._rng() * self.poll_seconds))
             self._wake.set()
 
-    def _fall_back(self, connection_id: str) -> None:
+    def _fall_back(self, connection_id: str) -> bool:
         """No channel any more (removed, refused): poll at the frequent interval from now on.
         Its due time was set while the channel was healthy, hours away; a running poll
-        reschedules by itself, and a connection we do not own is its owner's to poll."""
+        reschedules by itself, and a connection we do not own is its owner's to poll. A poll
+        running now may have read the channel before it failed: it falls back once it ends.
+        False when there was nothing to reschedule (not scheduled here)."""
+        if connection_id in self._polling:
+            self._fall_back_after_poll.add(connection_id)
+            return True
         due = self._due.get(connection_id)
-        if due is None or connection_id in self._polling:
-            return
+        if due is None:
+            return False
         soon = self._clock() + timedelta(seconds=self.poll_seconds)
         if due > soon:
             self._set_due(connection_id, soon)
             self._wake.set()
+        return True
 
     def _start_due_polls(self) -> None:
         now = self._clock()
@@ -519,6 +554,9 @@ class DriftMonitor:
             self._polling.pop(connection_id, None)
             if not self._owns(connection_id):
                 self._due.pop(connection_id, None)
+            if connection_id in self._fall_back_after_poll:
+                self._fall_back_after_poll.discard(connection_id)
+                self._fall_back(connection_id)
             self._wake.set()
 
     async def _poll_and_reschedule(self, connection_id: str) -> datetime:

@@ -9,11 +9,15 @@ Two collections, both compare-and-set only (docs/decisions/0014-drift-watch-owne
   dead, releases what exceeds its fair share when others join, and runs a poll only after moving
   ``last_poll_at`` forward by compare-and-set while still the owner. So two instances can never
   poll one connection within one interval, whoever owns it, and the schedule survives a move.
+  ``channel_failed`` is set by whichever instance learns that the connection lost its push
+  channel (the provider's removal notice goes to the address that opened the channel, which
+  need not be the owner's any more) and cleared by the owner once it polls frequently again.
 
 Cheap while nothing changes: a heartbeat is one write per instance; the owner table is read in
 full only when the set of live instances changed, or every ``rebalance_seconds`` (to pick up
 connections whose owner vanished without the membership changing, e.g. a restart under the same
-id); polls cost one write each.
+id); polls cost one write each; the owner looks for flagged channel failures at each heartbeat
+with one indexed query (``channel_failed``), which finds nothing while channels are healthy.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class Lease:
     owner: str | None
     last_poll_at: datetime | None
     version: int
+    channel_failed: bool = False
 
     @classmethod
     def of(cls, doc: dict[str, Any]) -> Lease:
@@ -55,9 +60,11 @@ class Lease:
             owner=doc.get("owner"),
             last_poll_at=datetime.fromisoformat(last) if last else None,
             version=int(doc["version"]),
+            channel_failed=bool(doc.get("channel_failed")),
         )
 
     def doc(self, **changes: Any) -> dict[str, Any]:
+        """The next version; fields not named are kept as stored (``replace`` sets, as ``$set``)."""
         body = {"owner": self.owner, "last_poll_at": _iso(self.last_poll_at), **changes}
         return {"_id": self.connection_id, "version": self.version + 1, **body}
 
@@ -94,6 +101,10 @@ class Ownership:
         self._settle_until: datetime | None = None
         self._floor = 0
         self.owned: set[str] = set()
+
+    async def ensure_indexes(self) -> None:
+        """The owner's heartbeat looks up flagged channel failures by ``channel_failed``."""
+        await self._owners.ensure_indexes([], lookup=["channel_failed"])
 
     @property
     def heartbeat_seconds(self) -> float:
@@ -263,3 +274,38 @@ class Ownership:
         except VersionConflictError:
             return None
         return now
+
+    # ------------------------------------------------------------ channel failures
+
+    async def report_channel_failure(self, connection_id: str, *, attempts: int = 3) -> bool:
+        """Flag the connection's lease: its push channel is gone, its owner must poll it
+        frequently (and open a channel) from now on. False when it has no lease (whoever
+        claims it next schedules it by its channel state anyway)."""
+        for _ in range(attempts):
+            doc = await self._owners.get(connection_id)
+            if doc is None:
+                return False
+            lease = Lease.of(doc)
+            if lease.channel_failed:
+                return True
+            try:
+                await self._owners.replace(lease.doc(channel_failed=True), expected_version=lease.version)
+                return True
+            except VersionConflictError:  # a poll or a claim moved it meanwhile: read it again
+                continue
+        return False
+
+    async def channel_failures(self) -> list[str]:
+        """Connections we own whose lease another instance flagged (``report_channel_failure``)."""
+        flagged = await self._owners.find({"channel_failed": True, "owner": self.instance_id})
+        return sorted(str(doc["_id"]) for doc in flagged if str(doc["_id"]) in self.owned)
+
+    async def clear_channel_failure(self, connection_id: str) -> None:
+        """The owner acted on the flag. A conflicting write leaves it set for the next round."""
+        doc = await self._owners.get(connection_id)
+        if doc is None:
+            return
+        lease = Lease.of(doc)
+        if lease.channel_failed and lease.owner == self.instance_id:
+            with contextlib.suppress(VersionConflictError):
+                await self._owners.replace(lease.doc(channel_failed=False), expected_version=lease.version)

@@ -53,6 +53,10 @@ class GoogleClient:
         self._s = settings
         self._ca_bundle = ca_bundle_path(settings.provider_ca_file)
         self._ssl = ssl_context(settings.provider_ca_file)
+        # One pooled session for every token call: a new TLS connection loads the whole CA
+        # bundle (tens of ms of CPU, holding the GIL), which at thousands of refreshes starves
+        # the event loop.
+        self._session = PinnedSession(self._ca_bundle)
 
     def _configured(self) -> None:
         if not self._s.google_client_id:
@@ -62,7 +66,7 @@ class GoogleClient:
         return httpx.AsyncClient(verify=self._ssl, timeout=self._s.provider_timeout_seconds)
 
     def _requests_transport(self) -> GoogleRequest:
-        return GoogleRequest(session=PinnedSession(self._ca_bundle))
+        return GoogleRequest(session=self._session)
 
     async def begin(self, state: str, login_hint: str | None) -> AuthorizationStart:
         self._configured()

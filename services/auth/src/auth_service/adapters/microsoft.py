@@ -51,6 +51,10 @@ class MicrosoftClient:
         self._s = settings
         self._ca_bundle = ca_bundle_path(settings.provider_ca_file)
         self._ssl = ssl_context(settings.provider_ca_file)
+        # One pooled session under the per-call applications: a new TLS connection loads the
+        # whole CA bundle (tens of ms of CPU, holding the GIL), which at thousands of refreshes
+        # starves the event loop. Each call still gets its own application and token cache.
+        self._session = PinnedSession(self._ca_bundle)
 
     def _configured(self) -> None:
         if not self._s.microsoft_client_id:
@@ -64,7 +68,7 @@ class MicrosoftClient:
             instance_discovery=False,
             verify=self._ca_bundle,
             # Used for every call (verify= alone loses to REQUESTS_CA_BUNDLE inside requests).
-            http_client=PinnedSession(self._ca_bundle),
+            http_client=self._session,
             timeout=self._s.provider_timeout_seconds,
             token_cache=msal.TokenCache(),
         )
