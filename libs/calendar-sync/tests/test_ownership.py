@@ -128,15 +128,21 @@ async def test_killing_an_instance_moves_its_connections_within_the_lease(
     here.start(POLL)
     there.start(POLL)
     try:
-        await wait_until(lambda: len(there.ownership.owned) == 6 and len(here.ownership.owned) == 6)
+        # 30 s each, so that a slow settle fails naming its step before the test's 120 s timeout
+        await wait_until(
+            lambda: len(there.ownership.owned) == 6 and len(here.ownership.owned) == 6,
+            what="an even split",
+            within=30,
+        )
         orphaned = set(there.ownership.owned)
         assert there._poller is not None
         there._poller.cancel()  # killed: no clean hand-over, its leases just stop being renewed
         killed = datetime.now(UTC)
-        await wait_until(lambda: here.ownership.owned == set(ids), what="the survivor owning all")
+        await wait_until(lambda: here.ownership.owned == set(ids), what="the survivor owning all", within=30)
         await wait_until(
             lambda: all(any(who == "here" and at > killed for who, at in log.polls[c]) for c in orphaned),
             what="the survivor polling the orphaned connections",
+            within=30,
         )
         assert_spaced(log)
     finally:
