@@ -14,7 +14,8 @@ import pytest
 from calendar_google.domain.mapping import parse_event
 from calendar_sync.engine import APPLIED_COLLECTION, EVENT_INDEX_COLLECTION, AppliedStateRepository
 from devstack import bench_scale
-from devstack.bench_e2e import BENCH_OVERRIDES
+from devstack.bench_e2e import BENCH_OVERRIDES, Bench
+from devstack.bench_procs import stack_pids
 from devstack.testing import running_stack
 from visitor_common.persistence.sqlite import SqliteDocumentStore
 
@@ -24,9 +25,9 @@ SIZE = 20
 
 
 @pytest.fixture
-async def seeded(tmp_path: Path) -> AsyncIterator[tuple[bench_scale.ScaleBench, bench_scale.SeededCalendar]]:
+async def seeded(tmp_path: Path) -> AsyncIterator[tuple[Bench, bench_scale.SeededCalendar]]:
     with running_stack(tmp_path, overrides=BENCH_OVERRIDES) as running:
-        bench = bench_scale.ScaleBench(running)
+        bench = Bench(running, providers=(bench_scale.PROVIDER,))
         await bench.open()
         try:
             yield bench, await bench_scale.seed_appointments(bench, SIZE, say=lambda _: None)
@@ -35,7 +36,7 @@ async def seeded(tmp_path: Path) -> AsyncIterator[tuple[bench_scale.ScaleBench, 
 
 
 async def test_seeded_appointments_are_consistent_and_behave_like_proposed_ones(
-    seeded: tuple[bench_scale.ScaleBench, bench_scale.SeededCalendar],
+    seeded: tuple[Bench, bench_scale.SeededCalendar],
 ) -> None:
     bench, calendar = seeded
     running, host = bench.running, bench.hosts["google"]
@@ -89,9 +90,7 @@ async def test_seeded_appointments_are_consistent_and_behave_like_proposed_ones(
 
     # an edit of a seeded hold in the calendar reaches the connector by push and is reported
     edited = calendar.appointments[SIZE // 2]
-    await bench_scale.notifications(
-        running, host, calendar.account, [edited], bench_scale.stack_pids(running)
-    )
+    await bench_scale.notifications(running, host, calendar.account, [edited], stack_pids(running))
     body = (await host.client.get(f"/v1/appointments/{edited.appointment_id}/sync")).json()
     assert body["calendar_sync"]["state"] == "drifted"
     assert [d["field"] for d in body["calendar_sync"]["drift"]] == ["title"]

@@ -40,7 +40,7 @@ from devstack import bench_drift
 from devstack.bench_e2e import BENCH_OVERRIDES, Bench
 from devstack.bench_floor import raw_floor
 from devstack.bench_hops import describe, single_hops
-from devstack.bench_procs import CpuMeter, rss_mb, settle
+from devstack.bench_procs import CpuMeter, rss_mb, settle, stack_pids
 from devstack.brokers import KIND_ENV
 from devstack.kafka import kafka_unavailable_reason
 from devstack.stack import hot_fetch_wait_ms
@@ -63,12 +63,8 @@ async def scale_rows(running: RunningStack, args: argparse.Namespace) -> list[di
 
 
 def process_ids(running: RunningStack) -> dict[str, int]:
-    pids = {child.name: child.pid for child in running.stack.children if child.pid and child.alive()}
-    broker = running.stack.broker
-    if broker is not None and broker.pid:
-        pids[broker.kind] = broker.pid
-    pids["bench"] = os.getpid()
-    return pids
+    """The stack's processes and the bench's own (``bench``)."""
+    return {**stack_pids(running), "bench": os.getpid()}
 
 
 async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
@@ -83,8 +79,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
         try:
             per_provider = args.single + sum(int(rate * args.duration) for rate in args.rate)
             await bench.prepare(per_provider, say)
-            stack_pids = {k: v for k, v in process_ids(running).items() if k != "bench"}
-            say(f"  stack quiet after {await settle(stack_pids):.0f} s")
+            say(f"  stack quiet after {await settle(stack_pids(running)):.0f} s")
             say(f"single: {args.single} picks per provider, one at a time")
             single = await bench.single(args.single)
             hops = single_hops(running.stack.config.state_dir / "logs", bench.single_picks)
@@ -97,7 +92,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                 fetch_max_wait_ms=hot_fetch_wait_ms(running.stack.broker.kind),
                 idempotent=running.stack.broker.idempotent,
             )
-            await settle(stack_pids)
+            await settle(stack_pids(running))
             meter = CpuMeter(process_ids(running))
             runs: list[Run] = []
             for rate in args.rate:

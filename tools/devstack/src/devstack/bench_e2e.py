@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 
@@ -59,9 +60,8 @@ class Host:
     client: httpx.AsyncClient  # the host's reads (long polls)
     ready: list[Prepared] = field(default_factory=list)
 
-    async def wait_synced(self, appointment_id: str, version: int, after_revision: int) -> int:
-        """Long-poll until the sync state reads ``synced`` at ``version`` or later; returns the
-        revision. A ``failed`` or ``blocked`` state is an error."""
+    async def sync_views(self, appointment_id: str, after_revision: int) -> AsyncIterator[dict[str, Any]]:
+        """The appointment's sync view each time it changes (the long poll), for ``SYNC_WAIT_S``."""
         deadline = time.monotonic() + SYNC_WAIT_S
         revision = after_revision
         while (left := deadline - time.monotonic()) > 0:
@@ -70,29 +70,44 @@ class Host:
                 params={"after_revision": revision, "wait": round(min(left, 25.0), 1)},
             )
             response.raise_for_status()
-            body = response.json()
-            sync, revision = body["calendar_sync"], body["revision"]
+            body: dict[str, Any] = response.json()
+            revision = int(body["revision"])
+            yield body
+
+    async def wait_synced(self, appointment_id: str, version: int, after_revision: int) -> int:
+        """Long-poll until the sync state reads ``synced`` at ``version`` or later; returns the
+        revision. A ``failed`` or ``blocked`` state is an error."""
+        async for body in self.sync_views(appointment_id, after_revision):
+            sync = body["calendar_sync"]
             if (sync.get("appointment_version") or 0) >= version:
                 if sync["state"] == "synced":
-                    return int(revision)
+                    return int(body["revision"])
                 if sync["state"] in ("failed", "blocked"):
                     raise RuntimeError(
                         f"sync {sync['state']}: {sync.get('reason_code')} {sync.get('message')}"
                     )
         raise TimeoutError(f"{appointment_id} not synced at v{version} within {SYNC_WAIT_S}s")
 
+    async def wait_state(self, appointment_id: str, state: str, after_revision: int) -> int:
+        """Long-poll until the sync state reads ``state``; returns the revision."""
+        async for body in self.sync_views(appointment_id, after_revision):
+            if body["calendar_sync"]["state"] == state:
+                return int(body["revision"])
+        raise TimeoutError(f"{appointment_id} did not read {state} within {SYNC_WAIT_S}s")
+
 
 class Bench:
-    """The stack plus the bench's pooled clients."""
+    """The stack plus the bench's pooled clients, one host per provider of ``providers``."""
 
-    def __init__(self, running: RunningStack) -> None:
+    def __init__(self, running: RunningStack, providers: Sequence[str] = PROVIDERS) -> None:
         self.running = running
+        self.providers = tuple(providers)
         self.guests = httpx.AsyncClient(base_url=running.urls.appointments, timeout=SYNC_WAIT_S, limits=POOL)
         self.hosts: dict[str, Host] = {}
         self.single_picks: list[Pick] = []  # for the per-hop breakdown (devstack.bench_hops)
 
     async def open(self) -> None:
-        for provider in PROVIDERS:
+        for provider in self.providers:
             employee = await self.running.sign_in(provider)
             await employee.ensure_linked(provider)
             client = httpx.AsyncClient(
@@ -158,7 +173,7 @@ class Bench:
     async def single(self, count: int) -> list[float]:
         """One pick at a time, alternating providers; latencies in ms."""
         latencies: list[float] = []
-        for provider in PROVIDERS:
+        for provider in self.providers:
             host = self.hosts[provider]
             for ready in self.take(provider, count):
                 wall, began = time.time(), time.perf_counter()
@@ -170,7 +185,7 @@ class Bench:
     async def sustained(self, rate: float, duration: float, meter: CpuMeter) -> list[Run]:
         """Both providers at ``rate`` each, at once, open loop; CPU metered over the window."""
         count = int(rate * duration)
-        batches = {provider: self.take(provider, count) for provider in PROVIDERS}
+        batches = {provider: self.take(provider, count) for provider in self.providers}
         meter.start()
         results = await asyncio.gather(
             *(
@@ -181,7 +196,7 @@ class Bench:
         meter.stop()
         return [
             Run(provider, rate, duration, samples)
-            for provider, samples in zip(PROVIDERS, results, strict=True)
+            for provider, samples in zip(self.providers, results, strict=True)
         ]
 
 

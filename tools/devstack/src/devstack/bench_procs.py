@@ -9,6 +9,8 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from devstack.testing import RunningStack
+
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -55,3 +57,12 @@ async def settle(pids: Mapping[str, int], *, below_cores: float = 0.6, timeout_s
         if (sum(cpu_seconds(pid) for pid in pids.values()) - before) / 2.0 < below_cores:
             break
     return time.monotonic() - began
+
+
+def stack_pids(running: RunningStack) -> dict[str, int]:
+    """Every process of the stack (services, broker, emulators, mail sink), by name."""
+    pids = {child.name: child.pid for child in running.stack.children if child.pid and child.alive()}
+    broker = running.stack.broker
+    if broker is not None and broker.pid:
+        pids[broker.kind] = broker.pid
+    return pids

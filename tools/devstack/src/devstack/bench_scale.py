@@ -58,8 +58,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from appointments_service.adapters.repository import AppointmentRepository
 from appointments_service.domain import rules
 from appointments_service.domain.model import Appointment, GuestLink, SyncReport
@@ -75,8 +73,8 @@ from calendar_sync.engine import (
     ConnectionSyncRepository,
     StaleWrite,
 )
-from devstack.bench_e2e import BENCH_OVERRIDES, CANDIDATES, POOL, SLOT, SYNC_WAIT_S, Bench, Host, Prepared
-from devstack.bench_procs import CpuMeter, settle
+from devstack.bench_e2e import BENCH_OVERRIDES, CANDIDATES, SLOT, Bench, Host, Prepared
+from devstack.bench_procs import CpuMeter, settle, stack_pids
 from devstack.testing import RunningStack, running_stack
 from visitor_common.persistence.sqlite import SqliteDocumentStore
 
@@ -107,21 +105,6 @@ class Seeded:
     guest_token: str
     slot_id: str
     event_ids: dict[str, str]  # entry key → provider event id
-
-
-class ScaleBench(Bench):
-    """The bench's pooled clients for the Google host only."""
-
-    async def open(self) -> None:
-        employee = await self.running.sign_in(PROVIDER)
-        await employee.ensure_linked(PROVIDER)
-        client = httpx.AsyncClient(
-            base_url=self.running.urls.appointments,
-            headers=dict(employee.appointments.headers),
-            timeout=SYNC_WAIT_S + 5,
-            limits=POOL,
-        )
-        self.hosts[PROVIDER] = Host(PROVIDER, employee, client)
 
 
 def sizes_from_env() -> tuple[int, ...]:
@@ -348,32 +331,6 @@ async def _move_cursor(seeder: _Seeder, connection_id: str, account: str, say: C
 # ---------------------------------------------------------------- measuring
 
 
-def stack_pids(running: RunningStack) -> dict[str, int]:
-    """Every process of the stack (services, broker, emulators, mail sink), by name."""
-    pids = {child.name: child.pid for child in running.stack.children if child.pid and child.alive()}
-    broker = running.stack.broker
-    if broker is not None and broker.pid:
-        pids[broker.kind] = broker.pid
-    return pids
-
-
-async def wait_state(host: Host, appointment_id: str, state: str, after_revision: int) -> int:
-    """Long-poll the appointment's sync view until it reads ``state``; its revision then."""
-    deadline = time.monotonic() + SYNC_WAIT_S
-    revision = after_revision
-    while (left := deadline - time.monotonic()) > 0:
-        response = await host.client.get(
-            f"/v1/appointments/{appointment_id}/sync",
-            params={"after_revision": revision, "wait": round(min(left, 25.0), 1)},
-        )
-        response.raise_for_status()
-        body = response.json()
-        revision = int(body["revision"])
-        if body["calendar_sync"]["state"] == state:
-            return revision
-    raise TimeoutError(f"{appointment_id} did not read {state} within {SYNC_WAIT_S}s")
-
-
 @dataclass
 class Window:
     """CPU of the stack's processes over a run of ``count`` samples, and its wall time."""
@@ -429,7 +386,7 @@ async def notifications(
         await asyncio.to_thread(
             running.google.direct_edit, calendar_id, event_id, {"summary": "renamed in the calendar"}
         )
-        await wait_state(host, seeded.appointment_id, "drifted", 1)
+        await host.wait_state(seeded.appointment_id, "drifted", 1)
     meter.stop()
     return Window(meter, len(edited), time.monotonic() - began)
 
@@ -441,7 +398,7 @@ async def cost_at(size: int, say: Callable[[str], None] = print) -> dict[str, An
         tempfile.TemporaryDirectory(prefix="bench-scale-") as state_dir,
         running_stack(Path(state_dir), overrides=BENCH_OVERRIDES) as running,
     ):
-        bench = ScaleBench(running)
+        bench = Bench(running, providers=(PROVIDER,))
         await bench.open()
         try:
             calendar = await seed_appointments(bench, size, say)
