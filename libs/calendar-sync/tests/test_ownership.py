@@ -9,7 +9,7 @@ from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from calendar_sync.core import ProviderRejected
+from calendar_sync.core import ProviderRejected, PushChannel
 from calendar_sync.engine import (
     MEMBERS_COLLECTION,
     OWNERS_COLLECTION,
@@ -82,6 +82,22 @@ async def link(repo: ConnectionSyncRepository, monitor: DriftMonitor, count: int
             connection_id=connection_id, tenant_id="tenant-1", account_email="h@example.com"
         )
     return ids
+
+
+async def drop_channel_once_polls_are_rare(
+    monitor: DriftMonitor, provider: FakeCalendarProvider, connection_id: str
+) -> PushChannel:
+    """Wait until the healthy channel put the connection's next poll hours away, then make the
+    provider refuse new channels and drop the current one; returns it (its notice comes next)."""
+    far = datetime.now(UTC) + timedelta(minutes=30)
+    await wait_until(
+        lambda: monitor._due.get(connection_id, datetime.min.replace(tzinfo=UTC)) > far,
+        what="rare polling with a healthy channel",
+    )
+    provider.fail("open_channel", ProviderRejected("push is off", status=403), times=10_000)
+    (channel,) = provider.channels.values()
+    provider.channels.clear()
+    return channel
 
 
 def assert_spaced(log: PollLog) -> None:
@@ -203,15 +219,8 @@ async def test_a_channel_removed_while_polling_rarely_brings_frequent_polling_ba
     (connection_id,) = await link(connection_repo, monitor, 1)
     monitor.start(POLL)
     try:
-        far = datetime.now(UTC) + timedelta(minutes=30)
-        await wait_until(
-            lambda: monitor._due.get(connection_id, datetime.min.replace(tzinfo=UTC)) > far,
-            what="rare polling with a healthy channel",
-        )
+        channel = await drop_channel_once_polls_are_rare(monitor, fake_provider, connection_id)
         polls = len(log.polls[connection_id])
-        fake_provider.fail("open_channel", ProviderRejected("push is off", status=403), times=10_000)
-        (channel,) = fake_provider.channels.values()
-        fake_provider.channels.clear()
         assert await monitor.handle_notification(channel.channel_id, channel.token, Notice.REMOVED)
         await wait_until(
             lambda: len(log.polls[connection_id]) >= polls + 2, what="frequent polls without a channel"
@@ -238,14 +247,8 @@ async def test_a_removal_notice_at_another_instance_brings_the_owners_frequent_p
     owner.start(POLL)
     try:
         far = datetime.now(UTC) + timedelta(minutes=30)
-        await wait_until(
-            lambda: owner._due.get(connection_id, datetime.min.replace(tzinfo=UTC)) > far,
-            what="rare polling with a healthy channel",
-        )
+        channel = await drop_channel_once_polls_are_rare(owner, fake_provider, connection_id)
         polls = log.count("owner")
-        fake_provider.fail("open_channel", ProviderRejected("push is off", status=403), times=10_000)
-        (channel,) = fake_provider.channels.values()
-        fake_provider.channels.clear()
         assert await opener.handle_notification(channel.channel_id, channel.token, Notice.REMOVED)
         assert connection_id not in opener.ownership.owned
         await wait_until(lambda: log.count("owner") >= polls + 2, what="the owner polling frequently")
