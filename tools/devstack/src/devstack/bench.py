@@ -54,14 +54,6 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-async def scale_rows(running: RunningStack, args: argparse.Namespace) -> list[dict[str, Any]]:
-    """``scale`` rows: ``{appointments, cpu_ms_per_confirmation, cpu_ms_per_notification}`` per
-    stack size. Not measured on this stack: each size needs a fresh stack of its own, started
-    after this one stopped (``bench_drift.record`` → :func:`devstack.bench_scale.scale`, unless
-    ``--no-drift``), which merges the rows into the same file."""
-    return []
-
-
 def process_ids(running: RunningStack) -> dict[str, int]:
     """The stack's processes and the bench's own (``bench``)."""
     return {**stack_pids(running), "bench": os.getpid()}
@@ -104,7 +96,9 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                 "single": latency(single),
                 "single_hops": hops,
                 "sustained": [run.row() for run in runs],
-                "scale": await scale_rows(running, args),
+                # each size needs a fresh stack of its own: bench_drift.record merges the rows
+                # (devstack.bench_scale) into the same file after this stack stopped
+                "scale": [],
                 "cpu_ms_per_confirmation": {
                     name: round(seconds * 1000 / max(1, confirmations), 2)
                     for name, seconds in meter.used.items()
