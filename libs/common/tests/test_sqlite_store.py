@@ -8,6 +8,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -118,3 +119,39 @@ async def test_configuration_picks_mongodb_then_sqlite_then_memory(tmp_path: Pat
     mongo = create_document_store(ServiceSettings(sqlite_path=path, mongodb_uri="mongodb://127.0.0.1:1"))
     assert type(mongo).__name__ == "MongoDocumentStore"
     await mongo.close()
+
+
+async def test_calls_run_on_the_loop_while_the_file_is_free(tmp_path: Path) -> None:
+    store = SqliteDocumentStore(tmp_path / "store.sqlite3")
+    try:
+        coll = store.collection("c")
+        await coll.insert({"_id": "a", "version": 1})
+        await coll.replace({"_id": "a", "version": 2}, expected_version=1, append_outbox=[{"id": "e"}])
+        await coll.remove_from_outbox("a", ["e"])
+        assert await coll.get("a") == {"_id": "a", "version": 2, "outbox": []}
+        # no call needed the worker thread: it is started on first use only
+        assert not [t for t in threading.enumerate() if t.name.startswith("sqlite-")]
+    finally:
+        await store.close()
+
+
+async def test_a_call_waits_for_another_writer_without_blocking_the_loop(tmp_path: Path) -> None:
+    path = tmp_path / "store.sqlite3"
+    store = SqliteDocumentStore(path)
+    other = sqlite3.connect(path, isolation_level=None)  # as another process would hold the file
+    try:
+        coll = store.collection("c")
+        await coll.insert({"_id": "a", "version": 1})
+        other.execute("BEGIN IMMEDIATE")  # the write lock, held
+        write = asyncio.create_task(coll.replace({"_id": "a", "version": 2}, expected_version=1))
+        ticks = 0
+        while ticks < 20:  # the loop keeps running while the write waits for the lock
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert not write.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(write, timeout=30)
+        assert (await coll.get("a")) == {"_id": "a", "version": 2}
+    finally:
+        other.close()
+        await store.close()

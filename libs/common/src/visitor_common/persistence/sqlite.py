@@ -8,9 +8,12 @@ SQLite expression indexes over the JSON, so the database itself refuses a duplic
 statement as the write. A change and its outbox entries are one row, written in one
 transaction that extends the stored outbox (never writes back the caller's copy).
 
-Stdlib ``sqlite3`` on one worker thread per store: every call is one short transaction and the
-calls are serialized, which is what makes compare-and-set race-free within the process; WAL
-mode and a busy timeout keep another process (a debugging shell) from breaking that.
+Stdlib ``sqlite3``, every call one ``BEGIN IMMEDIATE`` transaction: SQLite's write lock
+serializes them (within the process and with any other process on the file), which is what makes
+compare-and-set race-free. A call runs on the event loop's own connection when the lock is free
+at once — a short transaction costs less than handing it to a thread and back — and on a worker
+thread's connection, which waits for the lock, when it is not (another process, or the worker
+itself, is writing): the loop never waits for a lock (docs/decisions/0024-sqlite-on-the-loop.md).
 Equality filters and sorting have exactly the in-memory adapter's semantics: string, null and
 boolean filters narrow the rows in SQL (served by the ``lookup`` expression indexes), then
 ``matches`` decides.
@@ -26,6 +29,7 @@ import asyncio
 import json
 import re
 import sqlite3
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -106,44 +110,70 @@ def _pushed_down(filter: Mapping[str, Any]) -> tuple[list[str], list[Any]]:
 _BOOL_TEXTS = {True: ("true", "1", "1.0"), False: ("false", "0", "0.0", "-0.0")}
 
 
+def _connect(path: Path, *, timeout: float) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # isolation_level=None: no implicit transactions; each call opens its own.
+    # check_same_thread=False: the loop's connection is guarded by a lock of its own instead.
+    connection = sqlite3.connect(path, isolation_level=None, timeout=timeout, check_same_thread=False)
+    connection.execute("PRAGMA journal_mode=WAL")
+    # NORMAL in WAL mode survives any process crash (SIGKILL); only an OS crash may lose the last
+    # commits, which a local development store can afford.
+    connection.execute("PRAGMA synchronous=NORMAL")
+    return connection
+
+
+def _transaction(connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
+    """``work`` in one ``BEGIN IMMEDIATE`` transaction, rolled back if it raises."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(connection)
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+    return result
+
+
+def _busy(error: sqlite3.OperationalError) -> bool:
+    return error.sqlite_errorcode in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class _Database:
-    """One SQLite connection, opened and used only on its own single worker thread."""
+    """Two connections to one file: the event loop's, which never waits for SQLite's lock, and
+    one worker thread's, which does (busy timeout) for the calls the first could not take."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"sqlite-{path.name}")
-        self._connection: sqlite3.Connection | None = None
+        self._inline: sqlite3.Connection | None = None
+        self._inline_lock = threading.Lock()  # a store used from a second thread's loop
+        self._worker: sqlite3.Connection | None = None
         self._closed = False
-        self.tables: set[str] = set()  # collections whose table exists (worker thread only)
-
-    def _connect(self) -> sqlite3.Connection:
-        connection = self._connection
-        if connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # isolation_level=None: no implicit transactions; each call opens its own.
-            connection = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
-            connection.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives any process crash (SIGKILL); only an OS crash may lose
-            # the last commits, which a local development store can afford.
-            connection.execute("PRAGMA synchronous=NORMAL")
-            self._connection = connection
-        return connection
+        self.tables: set[str] = set()  # collections whose table exists
 
     async def run(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` in one transaction on the worker thread (rolled back if it raises)."""
-
-        def transaction() -> T:
-            connection = self._connect()
-            connection.execute("BEGIN IMMEDIATE")
+        """Run ``work`` in one transaction: right here if SQLite's lock is free, else on the
+        worker thread once it is."""
+        if self._inline_lock.acquire(blocking=False):
             try:
-                result = work(connection)
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-            return result
+                if self._inline is None:
+                    self._inline = _connect(self.path, timeout=0.0)
+                return _transaction(self._inline, work)
+            except sqlite3.OperationalError as error:
+                # Busy at BEGIN (nothing done) or later (rolled back): ``work`` only touches the
+                # database, so running it again on the worker is safe.
+                if not _busy(error):
+                    raise
+                if self._inline is not None and self._inline.in_transaction:
+                    self._inline.execute("ROLLBACK")
+            finally:
+                self._inline_lock.release()
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._on_worker, work)
 
-        return await asyncio.get_running_loop().run_in_executor(self._executor, transaction)
+    def _on_worker(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        if self._worker is None:
+            self._worker = _connect(self.path, timeout=10.0)
+        return _transaction(self._worker, work)
 
     async def close(self) -> None:
         if self._closed:
@@ -151,12 +181,16 @@ class _Database:
         self._closed = True
 
         def disconnect() -> None:
-            if self._connection is not None:
-                self._connection.close()
-                self._connection = None
+            if self._worker is not None:
+                self._worker.close()
+                self._worker = None
 
         await asyncio.get_running_loop().run_in_executor(self._executor, disconnect)
         self._executor.shutdown(wait=True)
+        with self._inline_lock:
+            if self._inline is not None:
+                self._inline.close()
+                self._inline = None
 
 
 class SqliteCollection:
