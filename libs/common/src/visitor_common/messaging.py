@@ -26,6 +26,7 @@ from aiokafka.errors import (
 )
 from faststream import BaseMiddleware
 from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.message import StreamMessage
 from prometheus_client import REGISTRY
@@ -98,6 +99,38 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         logger=logging.getLogger(f"{settings.service_name}.broker"),
         middlewares=[prometheus_middleware(), TraceMiddleware],
     )
+
+
+ConsumedRecord = KafkaMessage
+"""What a handler registered with :func:`subscribe` receives: FastStream's message for one record
+(``body`` as the broker gave it, ``headers``, ``raw_message`` with key, topic and offset)."""
+
+RecordHandler = Callable[[ConsumedRecord], Awaitable[None]]
+
+
+async def _the_message_itself(message: StreamMessage[Any]) -> StreamMessage[Any]:
+    return message
+
+
+def subscribe(broker: KafkaBroker, *topics: str, **options: Any) -> Callable[[RecordHandler], RecordHandler]:
+    """Register the decorated handler on ``broker`` for ``topics`` (``options`` as for
+    ``broker.subscriber``); it is called with the record's :data:`ConsumedRecord`.
+
+    Every handler of ours parses the CloudEvent from the raw value itself, so the record is
+    handed over as it came: asked for by a ``KafkaMessage`` parameter, FastDepends would resolve
+    it in a worker thread and FastStream would first JSON-decode the value for nothing — together
+    about 0.5 ms of CPU per record (measured), on every hop of a confirmation."""
+
+    def register(handle: RecordHandler) -> RecordHandler:
+        # No functools.wraps: FastDepends would read ``handle``'s signature through __wrapped__.
+        async def on_record(message: Any) -> None:
+            await handle(message)
+
+        on_record.__name__ = on_record.__qualname__ = handle.__name__
+        broker.subscriber(*topics, decoder=_the_message_itself, **options)(on_record)
+        return handle
+
+    return register
 
 
 def use_coalescing_commits(broker: KafkaBroker) -> None:

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from calendar_sync.engine.monitor import DriftMonitor
 from calendar_sync.engine.tokens import AuthTokenClient
@@ -29,7 +28,7 @@ from visitor_common.events import (
     parse_event,
     why_unparsable,
 )
-from visitor_common.messaging import raw_body
+from visitor_common.messaging import ConsumedRecord, raw_body, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +101,11 @@ def register_connection_events(
     """Subscribe in ``<consumer_group>.connections``: its own group, so its joins never
     rebalance the appointment consumers."""
 
-    async def on_connection_event(msg: KafkaMessage) -> None:
+    async def on_connection_event(msg: ConsumedRecord) -> None:
         await handler.handle(raw_body(msg.body))
 
-    broker.subscriber(
+    subscribe(
+        broker,
         topic,
         group_id=f"{consumer_group}.connections",
         ack_policy=AckPolicy.ACK,

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from calendar_sync.engine.consumer import DeadLetterSink, RawSink, SyncConsumer, decode_headers
 from calendar_sync.engine.status import EventSink
 from visitor_common.events import CloudEvent
 from visitor_common.messaging import (
+    ConsumedRecord,
+    RecordHandler,
     publish_dead_letter,
     publish_event,
     publish_record,
     raw_body,
+    subscribe,
 )
 
 
@@ -36,11 +37,10 @@ def broker_sinks(broker: KafkaBroker) -> tuple[EventSink, RawSink, DeadLetterSin
     return events, raw, dead
 
 
-def _record_handler(consumer: SyncConsumer) -> Callable[[KafkaMessage], Awaitable[None]]:
-    """The subscriber function: only the message is injected (no body parameter, so FastStream
-    neither decodes nor validates the value; the engine parses the CloudEvent itself)."""
+def _record_handler(consumer: SyncConsumer) -> RecordHandler:
+    """The subscriber function: the record as it came (the engine parses the CloudEvent itself)."""
 
-    async def on_record(msg: KafkaMessage) -> None:
+    async def on_record(msg: ConsumedRecord) -> None:
         key = getattr(msg.raw_message, "key", None)
         await consumer.handle(
             raw_body(msg.body),
@@ -82,7 +82,8 @@ def register_consumer(
         (consumer.retry_topic, f"{group_id}.retry", 1, retry_fetch_max_wait_ms),
     )
     for topic, group, workers, fetch_wait in lanes:
-        subscriber = broker.subscriber(
+        subscribe(
+            broker,
             topic,
             group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
@@ -91,5 +92,4 @@ def register_consumer(
             heartbeat_interval_ms=heartbeat_interval_ms,
             session_timeout_ms=session_timeout_ms,
             fetch_max_wait_ms=fetch_wait,
-        )
-        subscriber(_record_handler(consumer))
+        )(_record_handler(consumer))

@@ -14,14 +14,13 @@ from __future__ import annotations
 import logging
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from appointments_service.service_layer.appointments import AppointmentService
 from appointments_service.service_layer.connection_view import ConnectionStatusView
 from visitor_common import topics
 from visitor_common.events import UNPARSABLE, CalendarConnectionLinked, parse_event
-from visitor_common.messaging import event_or_dead_letter
+from visitor_common.messaging import ConsumedRecord, event_or_dead_letter, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +34,8 @@ def register_connections_handler(
     session_timeout_ms: int = 10_000,
     heartbeat_interval_ms: int = 1_000,
 ) -> None:
-    @broker.subscriber(
+    @subscribe(
+        broker,
         topics.CONNECTIONS,
         group_id=CONSUMER_GROUP,
         auto_offset_reset="earliest",
@@ -43,7 +43,7 @@ def register_connections_handler(
         heartbeat_interval_ms=heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def on_connection_event(message: KafkaMessage) -> None:
+    async def on_connection_event(message: ConsumedRecord) -> None:
         event = await event_or_dead_letter(broker, topics.CONNECTIONS, message)
         if event is None or not isinstance(event.data, CalendarConnectionLinked):
             return
@@ -61,13 +61,14 @@ def register_connection_view(
 ) -> None:
     """Feed ``view`` from the connections topic (all partitions, from the start, no group)."""
 
-    @broker.subscriber(
+    @subscribe(
+        broker,
         topics.CONNECTIONS,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=fetch_max_wait_ms,
         ack_policy=AckPolicy.ACK_FIRST,  # nothing to commit without a group
     )
-    async def on_connection_status(message: KafkaMessage) -> None:
+    async def on_connection_status(message: ConsumedRecord) -> None:
         try:
             event = parse_event(message.body)
         except UNPARSABLE:

@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from faststream.middlewares import AckPolicy
 
 from appointments_service.service_layer.appointments import AppointmentService
 from visitor_common import topics
 from visitor_common.events import CalendarSyncStatusReported
-from visitor_common.messaging import event_or_dead_letter
+from visitor_common.messaging import ConsumedRecord, event_or_dead_letter, subscribe
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +25,8 @@ def register_sync_status_handler(
     heartbeat_interval_ms: int = 1_000,
     fetch_max_wait_ms: int = 500,
 ) -> None:
-    @broker.subscriber(
+    @subscribe(
+        broker,
         topics.SYNC_STATUS,
         fetch_max_wait_ms=fetch_max_wait_ms,  # on the confirmation path: see the settings
         group_id=CONSUMER_GROUP,
@@ -35,7 +35,7 @@ def register_sync_status_handler(
         heartbeat_interval_ms=heartbeat_interval_ms,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def on_sync_status(message: KafkaMessage) -> None:
+    async def on_sync_status(message: ConsumedRecord) -> None:
         event = await event_or_dead_letter(broker, topics.SYNC_STATUS, message, CalendarSyncStatusReported)
         if event is None:
             return

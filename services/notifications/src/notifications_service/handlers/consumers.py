@@ -11,18 +11,22 @@ and leaves the record to be read again.
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from notifications_service.service_layer.delivery import DeliveryFailed
 from notifications_service.service_layer.mails import UnopenableMessage
 from notifications_service.service_layer.notify import NotificationService
 from notifications_service.settings import Settings
 from visitor_common import topics
-from visitor_common.messaging import event_or_dead_letter, publish_dead_letter
+from visitor_common.messaging import (
+    ConsumedRecord,
+    RecordHandler,
+    event_or_dead_letter,
+    publish_dead_letter,
+    subscribe,
+)
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +35,19 @@ SUBSCRIPTIONS = {topics.APPOINTMENT_LIFECYCLE: "lifecycle", topics.GUEST_MESSAGE
 
 def register_consumers(broker: KafkaBroker, service: NotificationService, settings: Settings) -> None:
     for topic, suffix in SUBSCRIPTIONS.items():
-        subscriber = broker.subscriber(
+        subscribe(
+            broker,
             topic,
             group_id=f"{settings.consumer_group}.{suffix}",
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             session_timeout_ms=settings.kafka_session_timeout_ms,
             heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-        )
-        subscriber(_handler(broker, service, topic))
+        )(_handler(broker, service, topic))
 
 
-def _handler(broker: KafkaBroker, service: NotificationService, topic: str) -> Any:
-    async def on_record(message: KafkaMessage) -> None:
+def _handler(broker: KafkaBroker, service: NotificationService, topic: str) -> RecordHandler:
+    async def on_record(message: ConsumedRecord) -> None:
         event = await event_or_dead_letter(broker, topic, message)
         if event is None:
             return
