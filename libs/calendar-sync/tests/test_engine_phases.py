@@ -1,11 +1,12 @@
 """The engine runs the operations of one plan phase at once (issue 14: a confirmation's two
-releases and its update were three provider round trips one after another): releases still
-come before writes, and calls that run at once share one token refresh."""
+releases and its update were three provider round trips one after another; now one): releases
+still come before every write that claims a time or a room, and calls that run at once share one
+token refresh."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from calendar_sync.core.model import CalendarEntry, EventMeta, ProviderAccess, ProviderEvent
 from calendar_sync.engine import AppliedStateRepository, RetryPolicy, StatusPublisher, SyncEngine
@@ -22,28 +23,31 @@ class SlowProvider(FakeCalendarProvider):
 
     in_flight: int = 0
     most_in_flight: int = 0
+    trips: list[str] = field(default_factory=list)  # "+method" when a call starts, "-method" when done
 
-    async def _round_trip(self) -> None:
+    async def _round_trip(self, method: str) -> None:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        self.trips.append(f"+{method}")
         for _ in range(3):
             await asyncio.sleep(0)
+        self.trips.append(f"-{method}")
         self.in_flight -= 1
 
     async def create_event(
         self, access: ProviderAccess, client_id: str, entry: CalendarEntry, meta: EventMeta
     ) -> ProviderEvent:
-        await self._round_trip()
+        await self._round_trip("create")
         return await super().create_event(access, client_id, entry, meta)
 
     async def update_event(
         self, access: ProviderAccess, event_id: str, entry: CalendarEntry, meta: EventMeta, etag: str | None
     ) -> ProviderEvent:
-        await self._round_trip()
+        await self._round_trip("update")
         return await super().update_event(access, event_id, entry, meta, etag)
 
     async def delete_event(self, access: ProviderAccess, event_id: str) -> None:
-        await self._round_trip()
+        await self._round_trip("delete")
         await super().delete_event(access, event_id)
 
 
@@ -61,7 +65,7 @@ def engine_on(
     )
 
 
-async def test_a_confirmation_releases_both_other_holds_at_once_then_updates_the_chosen_one(
+async def test_a_confirmation_releases_both_other_holds_and_updates_the_chosen_one_at_once(
     fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
 ) -> None:
     provider = SlowProvider()
@@ -75,10 +79,27 @@ async def test_a_confirmation_releases_both_other_holds_at_once_then_updates_the
     result = await engine.apply(confirmed)
 
     assert result.state is SyncState.SYNCED
-    assert provider.most_in_flight == 2  # the two releases, together; the update after them
-    assert [method for method, _ in provider.calls] == ["delete_event", "delete_event", "update_event"]
+    # the chosen hold keeps its time and room, so its patch claims nothing a release frees
+    assert provider.most_in_flight == 3
+    assert sorted(method for method, _ in provider.calls) == ["delete_event", "delete_event", "update_event"]
     (live,) = provider.live()
     assert not live.tentative
+
+
+async def test_an_update_that_moves_an_event_waits_for_the_releases(
+    fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
+) -> None:
+    provider = SlowProvider()
+    engine = engine_on(provider, fake_tokens, states, recorder)
+    assert (await engine.apply(make_snapshot(slots=3))).state is SyncState.SYNCED
+    provider.trips.clear()
+
+    # v2 drops the third candidate and moves the other two by half an hour
+    result = await engine.apply(make_snapshot(version=2, slots=2, shift_minutes=30))
+
+    assert result.state is SyncState.SYNCED
+    assert provider.trips[:2] == ["+delete", "-delete"]  # the release, alone and done first
+    assert sorted(provider.trips[2:]) == ["+update", "+update", "-update", "-update"]
 
 
 async def test_calls_rejected_at_once_for_an_expired_token_share_one_refresh(

@@ -92,6 +92,25 @@ def test_rewrite_updates_unchanged_entries_drifted_at_the_provider(snapshot_fact
     assert plan(entries, applied_from(entries[:1]), rewrite={"slot:s2"}).creates[0].entry.key == "slot:s2"
 
 
+def test_releases_run_with_the_updates_that_claim_no_new_time_or_room(snapshot_factory: Factory) -> None:
+    applied = applied_from(desired_entries(snapshot_factory()))
+    confirmation = plan(
+        desired_entries(snapshot_factory(status=AppointmentStatus.CONFIRMED, confirmed="s2")), applied
+    )
+    assert [[type(op).__name__ for op in phase] for phase in confirmation.phases] == [
+        ["DeleteOp", "DeleteOp", "UpdateOp"]
+    ]
+    moved = plan(desired_entries(snapshot_factory(slots=2, shift_minutes=30)), applied)
+    assert [[type(op).__name__ for op in phase] for phase in moved.phases] == [
+        ["DeleteOp"],
+        ["UpdateOp", "UpdateOp"],
+    ]
+    # a restore may put back an event someone moved: it waits for the releases too
+    shrunk = desired_entries(snapshot_factory(slots=2))
+    restored = plan(shrunk, applied, rewrite={"slot:s1"})
+    assert [[type(op).__name__ for op in phase] for phase in restored.phases] == [["DeleteOp"], ["UpdateOp"]]
+
+
 def test_recreating_a_released_entry_uses_the_next_generation(snapshot_factory: Factory) -> None:
     entries = desired_entries(snapshot_factory(slots=2))
     applied = applied_from(entries[:1])

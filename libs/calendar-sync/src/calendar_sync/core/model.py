@@ -194,6 +194,19 @@ class CreateOp:
 class UpdateOp:
     entry: CalendarEntry
     applied: AppliedEntry
+    restores: bool = False  # rewrites an event edited behind our back (drift)
+
+    @property
+    def claims_nothing_new(self) -> bool:
+        """Keeps the event where we put it (same start, end and room), so it asks the calendar
+        for no time and no room a release might be freeing: a confirmation's patch of the chosen
+        hold. A restore is never counted as one: the event may have been moved since."""
+        before = self.applied.entry
+        return not self.restores and (self.entry.start, self.entry.end, self.entry.room) == (
+            before.start,
+            before.end,
+            before.room,
+        )
 
 
 @dataclass(frozen=True)
@@ -206,7 +219,8 @@ Operation = CreateOp | UpdateOp | DeleteOp
 
 @dataclass(frozen=True)
 class SyncPlan:
-    """Operations in a safe order: deletes (releases) first, then updates, then creates."""
+    """Operations in a safe order: deletes (releases) first, then updates, then creates (see
+    :attr:`phases` for what runs at once)."""
 
     creates: list[CreateOp]
     updates: list[UpdateOp]
@@ -218,10 +232,16 @@ class SyncPlan:
 
     @property
     def phases(self) -> list[list[Operation]]:
-        """:attr:`operations` in that order, one phase per kind (empty ones left out): the
-        operations of one phase touch different provider events and may run at once; a phase
-        starts only when the one before it is done (releases before writes)."""
-        return [list(phase) for phase in (self.deletes, self.updates, self.creates) if phase]
+        """:attr:`operations` in phases (empty ones left out): the operations of one phase touch
+        different provider events and run at once; a phase starts only when the one before it
+        is done. Releases come before every write that claims a time or a room (a room freed by
+        a release is free before a write asks for it); updates that claim nothing new run with
+        the releases — so a confirmation (release the other holds, patch the chosen one) is one
+        round trip."""
+        in_place = [op for op in self.updates if op.claims_nothing_new]
+        moving = [op for op in self.updates if not op.claims_nothing_new]
+        phases: list[list[Operation]] = [[*self.deletes, *in_place], [*moving], [*self.creates]]
+        return [phase for phase in phases if phase]
 
     @property
     def empty(self) -> bool:

@@ -89,7 +89,7 @@ def plan(desired: list[CalendarEntry], applied: AppliedState, *, rewrite: Collec
         if key not in applied.entries
     ]
     updates = [
-        UpdateOp(entry, applied.entries[key])
+        UpdateOp(entry, applied.entries[key], restores=key in rewrite)
         for key, entry in wanted.items()
         if key in applied.entries
         and (key in rewrite or applied.entries[key].entry.content() != entry.content())
