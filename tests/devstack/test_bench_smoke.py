@@ -34,4 +34,8 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path, monkeypatch: pytes
         result["cpu_ms_per_confirmation"]
     )
     assert set(result["rss_mb"]) == set(result["cpu_ms_per_confirmation"])
+    assert set(result["idle_cpu_ms_per_s"]) == set(result["cpu_ms_per_confirmation"])
+    assert set(result["cpu_ms_per_confirmation_net_of_idle"]) == set(result["cpu_ms_per_confirmation"])
+    gross, net = result["cpu_ms_per_confirmation"], result["cpu_ms_per_confirmation_net_of_idle"]
+    assert all(net[name] <= gross[name] for name in gross)  # idle time taken off, never added
     assert png_path.stat().st_size > 0

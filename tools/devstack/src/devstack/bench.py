@@ -10,7 +10,10 @@ a fresh stack of its own:
    at the sustained run's total arrival rate — the floor every figure is a multiple of;
 3. ``sustained``: open loop at each ``--rate`` per provider (both providers at once) for
    ``--duration`` seconds: achieved rate, p50 / p95 / p99, errors;
-4. ``cpu_ms_per_confirmation`` and ``rss_mb`` of every process (the bench's own as ``bench``);
+4. ``cpu_ms_per_confirmation`` and ``rss_mb`` of every process (the bench's own as ``bench``),
+   ``idle_cpu_ms_per_s`` (each process over 10 s of the stack doing nothing, before the
+   sustained windows) and ``cpu_ms_per_confirmation_net_of_idle`` (the windows' CPU less what
+   each process would have used idle over as long: what a confirmation adds);
 5. ``scale`` (CPU per confirmation and per push notification with 100 and 10,000 appointments,
    :mod:`devstack.bench_scale`) and ``drift_scale`` (:mod:`devstack.drift_at_scale`), each on
    fresh stacks of its own, with the first broker only; merged into its file by
@@ -40,14 +43,25 @@ from devstack import bench_drift
 from devstack.bench_e2e import BENCH_OVERRIDES, Bench
 from devstack.bench_floor import raw_floor
 from devstack.bench_hops import describe, single_hops
-from devstack.bench_procs import CpuMeter, rss_mb, settle, stack_pids
+from devstack.bench_procs import CpuMeter, idle_cost, net_of_idle_ms, rss_mb, settle, stack_pids
 from devstack.brokers import KIND_ENV
 from devstack.kafka import kafka_unavailable_reason
-from devstack.stack import hot_fetch_wait_ms
+from devstack.stack import SERVICE_MODULES, hot_fetch_wait_ms
 from devstack.stats import Run, latency
 from devstack.testing import RunningStack, running_stack
 
-KEYS = ("raw_floor", "single", "single_hops", "sustained", "scale", "cpu_ms_per_confirmation", "rss_mb")
+KEYS = (
+    "raw_floor",
+    "single",
+    "single_hops",
+    "sustained",
+    "scale",
+    "cpu_ms_per_confirmation",
+    "idle_cpu_ms_per_s",
+    "cpu_ms_per_confirmation_net_of_idle",
+    "rss_mb",
+)
+IDLE_S = 10.0  # the stack doing nothing, metered before the sustained windows
 
 
 def say(line: str) -> None:
@@ -85,6 +99,8 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                 idempotent=running.stack.broker.idempotent,
             )
             await settle(stack_pids(running))
+            say(f"idle: {IDLE_S:.0f} s")
+            idle = await idle_cost(process_ids(running), IDLE_S)
             meter = CpuMeter(process_ids(running))
             runs: list[Run] = []
             for rate in args.rate:
@@ -103,6 +119,8 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                     name: round(seconds * 1000 / max(1, confirmations), 2)
                     for name, seconds in meter.used.items()
                 },
+                "idle_cpu_ms_per_s": idle,
+                "cpu_ms_per_confirmation_net_of_idle": net_of_idle_ms(meter, idle, confirmations),
                 "rss_mb": {name: rss_mb(pid) for name, pid in meter.pids.items()},
             }
             return result, runs
@@ -150,13 +168,18 @@ def print_table(kind: str, result: dict[str, Any]) -> None:
             f"{row['provider']:<10} {row['target_per_s']:>8g} {row['achieved_per_s']:>9} "
             f"{row['p50_ms']!s:>8} {row['p95_ms']!s:>8} {row['p99_ms']!s:>8} {row['errors']:>6}"
         )
-    cpu = result["cpu_ms_per_confirmation"]
-    services = sum(v for k, v in cpu.items() if k != "bench")
-    say(
-        "cpu ms per confirmation: "
-        + ", ".join(f"{k} {v}" for k, v in cpu.items())
-        + f"  (stack {services:.1f})"
-    )
+    for label, cpu in (
+        ("cpu ms per confirmation", result["cpu_ms_per_confirmation"]),
+        ("  net of idle", result["cpu_ms_per_confirmation_net_of_idle"]),
+    ):
+        stack = sum(v for k, v in cpu.items() if k != "bench")
+        ours = sum(v for k, v in cpu.items() if k in SERVICE_MODULES)
+        say(
+            f"{label}: "
+            + ", ".join(f"{k} {v}" for k, v in cpu.items())
+            + f"  (stack {stack:.1f}, of which our services {ours:.1f})"
+        )
+    say("idle cpu ms/s: " + ", ".join(f"{k} {v}" for k, v in result["idle_cpu_ms_per_s"].items()))
     say("rss MB: " + ", ".join(f"{k} {v}" for k, v in result["rss_mb"].items()))
 
 

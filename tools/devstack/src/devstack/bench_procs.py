@@ -29,20 +29,43 @@ def rss_mb(pid: int) -> float:
 
 
 class CpuMeter:
-    """CPU seconds per named process between :meth:`start` and :meth:`stop`."""
+    """CPU seconds per named process between :meth:`start` and :meth:`stop` (summed over every
+    start/stop pair), and the wall-clock ``seconds`` metered."""
 
     def __init__(self, pids: Mapping[str, int]) -> None:
         self.pids = dict(pids)
         self._before: dict[str, float] = {}
+        self._began = 0.0
         self.used: dict[str, float] = {}
+        self.seconds = 0.0
 
     def start(self) -> None:
         self._before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self._began = time.monotonic()
 
     def stop(self) -> dict[str, float]:
         for name, pid in self.pids.items():
             self.used[name] = self.used.get(name, 0.0) + cpu_seconds(pid) - self._before[name]
+        self.seconds += time.monotonic() - self._began
         return self.used
+
+
+async def idle_cost(pids: Mapping[str, int], seconds: float = 10.0) -> dict[str, float]:
+    """CPU ms per second of each of ``pids`` doing nothing for ``seconds``."""
+    meter = CpuMeter(pids)
+    meter.start()
+    await asyncio.sleep(seconds)
+    meter.stop()
+    return {name: round(used * 1000 / meter.seconds, 1) for name, used in meter.used.items()}
+
+
+def net_of_idle_ms(meter: CpuMeter, idle_ms_per_s: Mapping[str, float], samples: int) -> dict[str, float]:
+    """Each process's CPU ms per sample over ``meter``'s windows, less what it used doing nothing
+    over as long (its ``idle_ms_per_s``)."""
+    return {
+        name: round((used * 1000 - idle_ms_per_s.get(name, 0.0) * meter.seconds) / max(1, samples), 2)
+        for name, used in meter.used.items()
+    }
 
 
 async def settle(pids: Mapping[str, int], *, below_cores: float = 0.6, timeout_s: float = 60.0) -> float:

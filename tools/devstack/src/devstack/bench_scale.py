@@ -74,7 +74,7 @@ from calendar_sync.engine import (
     StaleWrite,
 )
 from devstack.bench_e2e import BENCH_OVERRIDES, CANDIDATES, SLOT, Bench, Host, Prepared
-from devstack.bench_procs import CpuMeter, settle, stack_pids
+from devstack.bench_procs import CpuMeter, idle_cost, settle, stack_pids
 from devstack.testing import RunningStack, running_stack
 from visitor_common.persistence.sqlite import SqliteDocumentStore
 
@@ -350,17 +350,6 @@ class Window:
         return {name: round(seconds * 1000 / self.count, 2) for name, seconds in self.meter.used.items()}
 
 
-async def idle_cost(pids: dict[str, int], seconds: float = IDLE_S) -> dict[str, float]:
-    """CPU ms per second of each of ``pids`` doing nothing."""
-    meter = CpuMeter(pids)
-    began = time.monotonic()
-    meter.start()
-    await asyncio.sleep(seconds)
-    meter.stop()
-    wall = time.monotonic() - began
-    return {name: round(used * 1000 / wall, 1) for name, used in meter.used.items()}
-
-
 async def confirmations(bench: Bench, ready: Sequence[Prepared], pids: dict[str, int]) -> Window:
     """The guest picks each of ``ready``, one at a time, each awaited until ``synced``."""
     host = bench.hosts[PROVIDER]
@@ -406,7 +395,7 @@ async def cost_at(size: int, say: Callable[[str], None] = print) -> dict[str, An
             await bench.prepare(CONFIRMATIONS, say)
             pids = stack_pids(running)
             await settle(pids)
-            idle_split = await idle_cost(pids)
+            idle_split = await idle_cost(pids, IDLE_S)
             idle = round(sum(idle_split.values()), 1)
             confirmed = await confirmations(bench, bench.take(PROVIDER, CONFIRMATIONS), pids)
             await settle(pids)
