@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from notifications_service.adapters.smtp import SendFailed
+from notifications_service.domain.message import OutgoingMessage
 from visitor_common.events import (
     AppointmentCancelled,
     AppointmentRescheduled,
@@ -149,11 +150,13 @@ class RecordingSmtp:
     def fail_next(self, *errors: SendFailed) -> None:
         self.failures.extend(errors)
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: OutgoingMessage) -> None:
         self.attempts += 1
         if self.failures:
             raise self.failures.pop(0)
-        self.messages.append(message)
+        parsed = message.parsed()
+        assert message.envelope_to == tuple(a.addr_spec for a in parsed["To"].addresses)
+        self.messages.append(parsed)
 
 
 def parse(raw: bytes) -> EmailMessage:

@@ -14,6 +14,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from notifications_service.adapters.smtp import SendFailed, SmtpSender
+from notifications_service.domain.message import OutgoingMessage
 from notifications_service.settings import Settings
 
 
@@ -57,11 +58,11 @@ async def smtp_server() -> AsyncIterator[tuple[Server, int]]:
         listening.close()
 
 
-def message(to: str, n: int) -> EmailMessage:
+def message(to: str, n: int) -> OutgoingMessage:
     mail = EmailMessage()
     mail["From"], mail["To"], mail["Subject"] = "noreply@example.com", to, f"mail {n}"
     mail.set_content("hello")
-    return mail
+    return OutgoingMessage("noreply@example.com", (to,), bytes(mail))
 
 
 def sender(port: int) -> SmtpSender:

@@ -137,9 +137,15 @@ def test_the_mime_message_is_utf8_text_with_a_calendar_part_and_a_stable_message
         appointment, appointment.guests[0], host_name=None, reception_code=CODE, zone=TOKYO, stamp=NOW
     )
     assert mail is not None
-    message = mime_message(mail, sender="Visits <noreply@example.com>", delivery_key="ev1.abc", date=NOW)
+    outgoing = mime_message(mail, sender="Visits <noreply@example.com>", delivery_key="ev1.abc", date=NOW)
+    assert (outgoing.envelope_from, outgoing.envelope_to) == ("noreply@example.com", ("taro@guest.example",))
+    message = outgoing.parsed()  # as the guest's mail program reads the bytes
     assert message["Message-ID"] == "<ev1.abc@visitor-scheduling.notifications>"
     assert message["To"].addresses[0].addr_spec == "taro@guest.example"
+    assert message["To"].addresses[0].display_name == mail.to.name  # non-ASCII names survive
+    assert message["Subject"] == mail.subject and not mail.subject.isascii()
+    assert message["From"].addresses[0].display_name == "Visits"
+    assert b"\r\n" in outgoing.data and b"\n" not in outgoing.data.replace(b"\r\n", b"")  # CRLF only
     assert "受付コード: 482913" in body_of(message)
     calendar_part = next(p for p in message.iter_attachments() if p.get_content_type() == "text/calendar")
     assert calendar_part.get_param("method") == "REQUEST"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from email.message import EmailMessage
 
 import aiosmtplib
 
+from notifications_service.domain.message import OutgoingMessage
 from notifications_service.settings import Settings
 
 
@@ -40,7 +40,7 @@ class SmtpSender:
         self._client: aiosmtplib.SMTP | None = None
         self._lock = asyncio.Lock()
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: OutgoingMessage) -> None:
         async with self._lock:
             try:
                 await self._send_once(message)
@@ -55,11 +55,11 @@ class SmtpSender:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
 
-    async def _send_once(self, message: EmailMessage) -> None:
+    async def _send_once(self, message: OutgoingMessage) -> None:
         reused = self._client is not None and self._client.is_connected
         try:
             client = await self._connected()
-            await client.send_message(message)
+            await client.sendmail(message.envelope_from, message.envelope_to, message.data)
         except aiosmtplib.SMTPException as error:
             self._drop()
             raise SendFailed(

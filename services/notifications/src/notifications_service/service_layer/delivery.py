@@ -16,19 +16,18 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from email.message import EmailMessage
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from notifications_service.adapters.sent_mail import Claim, SentMailStore
 from notifications_service.adapters.smtp import SendFailed
-from notifications_service.domain.message import message_id, mime_message
+from notifications_service.domain.message import OutgoingMessage, message_id, mime_message
 from notifications_service.domain.model import Mail, delivery_key
 from visitor_common import metrics
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[EmailMessage], Awaitable[None]]
+Send = Callable[[OutgoingMessage], Awaitable[None]]
 Clock = Callable[[], datetime]
 
 
@@ -115,7 +114,7 @@ class MailDelivery:
                 return False
             await asyncio.sleep(self._poll)  # another consumer is sending it right now
 
-    async def _send_with_retries(self, message: EmailMessage) -> None:
+    async def _send_with_retries(self, message: OutgoingMessage) -> None:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._retry.attempts),
             wait=wait_random_exponential(multiplier=self._retry.initial_seconds, max=self._retry.max_seconds),
