@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 import logging
 
-from visitor_common.logging import REDACTED, JsonFormatter, RepeatFilter, redact, redact_text
+from hypothesis import given
+from hypothesis import strategies as st
+
+from visitor_common.logging import _PATTERNS, REDACTED, JsonFormatter, RepeatFilter, redact, redact_text
 
 
 def format_record(message: str, **extra: object) -> dict[str, object]:
@@ -71,3 +74,36 @@ def test_repeats_of_a_kafka_client_record_are_collapsed_and_counted() -> None:
     now[0] += 6.0
     quiet = passes("aiokafka", unreachable, 1, "refused")
     assert quiet is not None and "repeated" not in quiet.__dict__
+
+
+_FRAGMENTS = [
+    "Bearer ",
+    "bEaReR ",
+    "eyJhb.cd.ef",
+    "EYJx.y.z",
+    "token",
+    "Access_Token",
+    "=",
+    ": ",
+    '"',
+    "?code=",
+    "&state=",
+    "password",
+    "Secret",
+    "client_secret",
+    "reception_code",
+    "x",
+    "1234",
+    " ",
+    "&",
+    "sync state",
+    "/path",
+]
+
+
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=12).map("".join))
+def test_the_quick_check_never_skips_what_a_pattern_would_mask(text: str) -> None:
+    masked = text
+    for pattern, replacement in _PATTERNS:
+        masked = pattern.sub(replacement, masked)
+    assert redact_text(text) == masked
