@@ -9,6 +9,7 @@ rooms / availability API and the health routes.
 
 from __future__ import annotations
 
+from calendar_google.adapters.batch import GoogleBatchCodec
 from calendar_google.adapters.google_api import GoogleCalendarProvider
 from calendar_google.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_google.settings import Settings
@@ -18,7 +19,7 @@ from visitor_common.persistence import DocumentStore
 
 
 def build(settings: Settings, *, store: DocumentStore | None = None) -> Connector:
-    http = provider_http_client(settings)
+    http = provider_http_client(settings, batches=GoogleBatchCodec(settings.calendar_base_url))
     provider = GoogleCalendarProvider(
         http,
         calendar_base_url=settings.calendar_base_url,

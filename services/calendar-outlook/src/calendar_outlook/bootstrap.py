@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from calendar_outlook.adapters.graph.client import GraphClient
+from calendar_outlook.adapters.graph.batch import GraphBatchCodec
+from calendar_outlook.adapters.graph.client import API_VERSION, GraphClient
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.api.notifications import NOTIFICATION_PATH, notifications_router
 from calendar_outlook.settings import Settings
@@ -22,7 +23,8 @@ from visitor_common.persistence import DocumentStore
 
 
 def build(settings: Settings, *, store: DocumentStore | None = None) -> Connector:
-    http = provider_http_client(settings, max_connections=200)
+    root = f"{settings.graph_base_url.rstrip('/')}/{API_VERSION}"
+    http = provider_http_client(settings, max_connections=200, batches=GraphBatchCodec(root))
     graph = GraphClient(
         http, base_url=settings.graph_base_url, limiter=KeyedLimiter(settings.mailbox_concurrency)
     )

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import time
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
+from calendar_outlook.adapters.graph.batch import GraphBatchCodec
 from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
 from calendar_outlook.domain import graph_event
+from calendar_sync.adapters.batching import BatchingTransport
 from calendar_sync.core.errors import (
     AccessTokenRejected,
     EventNotFound,
@@ -172,3 +176,55 @@ async def test_a_throttled_answer_reaches_the_engine_once_with_its_retry_after(
     assert caught.value.reason == "TooManyRequests"
     assert graph_emulator.control.call("GET", "/faults")["faults"][0]["hits"] == 1  # not retried in-line
     assert graph_emulator.host_events() == []
+
+
+@pytest.fixture
+async def batching_provider(graph_emulator) -> AsyncIterator[GraphCalendarProvider]:  # type: ignore[no-untyped-def]
+    root = f"{graph_emulator.base_url}/v1.0"
+    inner = httpx.AsyncHTTPTransport(verify=graph_emulator.ssl_context())
+    transport = BatchingTransport(inner, GraphBatchCodec(root))
+    async with httpx.AsyncClient(transport=transport, timeout=10) as http:
+        client = GraphClient(http, base_url=graph_emulator.base_url, limiter=KeyedLimiter(4))
+        yield GraphCalendarProvider(client)
+
+
+async def test_writes_issued_together_travel_as_one_batch_and_answer_each_caller(
+    batching_provider, access, graph_emulator
+) -> None:  # type: ignore[no-untyped-def]
+    provider = batching_provider
+    created = [
+        await provider.create_event(access, provider.client_id_for(meta(k), 1), entry(k, hours=n), meta(k))
+        for n, k in enumerate(("slot:a", "slot:b", "slot:c"))
+    ]
+    since = time.time()
+    keep, gone, missing = created[0], created[1], "AAMkNoSuchEvent"
+    confirmed = entry("slot:a", room="room1@contoso.example").model_copy(
+        update={"kind": EntryKind.CONFIRMED, "tentative": False, "title": "Visit"}
+    )
+    results = await asyncio.gather(
+        provider.update_event(access, keep.event_id, confirmed, meta("slot:a", 2), None),
+        provider.delete_event(access, gone.event_id),
+        provider.delete_event(access, missing),
+        return_exceptions=True,
+    )
+
+    updated, deleted, not_found = results
+    assert not isinstance(updated, BaseException) and updated.event_id == keep.event_id
+    assert not updated.tentative
+    assert deleted is None
+    assert isinstance(not_found, EventNotFound)  # its own answer, not the batch's
+    calls = [call for _, _, call in graph_emulator.control.calls(since)]
+    assert calls.count("POST /v1.0/$batch") == 1  # one round trip for the three writes
+    assert sorted(c.split(" ")[0] for c in calls if "/me/events/" in c) == ["DELETE", "DELETE", "PATCH"]
+    live = {e["id"]: e for e in graph_emulator.host_events()}
+    assert set(live) == {created[0].event_id, created[2].event_id}
+    assert live[keep.event_id]["showAs"] == "busy"
+
+
+async def test_a_write_alone_goes_out_as_it_came(batching_provider, access, graph_emulator) -> None:  # type: ignore[no-untyped-def]
+    since = time.time()
+    made = await batching_provider.create_event(
+        access, batching_provider.client_id_for(meta(), 1), entry(), meta()
+    )
+    calls = [call for _, _, call in graph_emulator.control.calls(since)]
+    assert calls == ["POST /v1.0/me/events"] and made.event_id

@@ -18,6 +18,7 @@ import httpx
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
 
+from calendar_sync.adapters.batching import BatchCodec, BatchingTransport
 from calendar_sync.adapters.connections import (
     ConnectionEventsHandler,
     register_connection_events,
@@ -53,15 +54,21 @@ from visitor_common.web import install_problem_handlers, principal_dependency
 S = TypeVar("S", bound=ConnectorSettings)
 
 
-def provider_http_client(settings: ConnectorSettings, *, max_connections: int = 100) -> httpx.AsyncClient:
-    """One pooled HTTPS client for the provider's hosts, trusting ``provider_ca_file`` too."""
+def provider_http_client(
+    settings: ConnectorSettings, *, max_connections: int = 100, batches: BatchCodec | None = None
+) -> httpx.AsyncClient:
+    """One pooled HTTPS client for the provider's hosts, trusting ``provider_ca_file`` too;
+    event writes issued together go out as one batch request in ``batches``' format."""
     verify: ssl.SSLContext | bool = True
     if settings.provider_ca_file is not None:
         context = ssl.create_default_context()
         context.load_verify_locations(cafile=str(settings.provider_ca_file))
         verify = context
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=50)
-    return httpx.AsyncClient(verify=verify, timeout=settings.provider_timeout_seconds, limits=limits)
+    transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport(verify=verify, limits=limits)
+    if batches is not None:
+        transport = BatchingTransport(transport, batches)
+    return httpx.AsyncClient(transport=transport, timeout=settings.provider_timeout_seconds)
 
 
 @dataclass

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from provider_emulators.core.control import build_control_router, install_middleware
+from provider_emulators.google.batch_api import build_batch_router
 from provider_emulators.google.bulk_events import build_bulk_events_router
 from provider_emulators.google.calendar_api import build_calendar_router
 from provider_emulators.google.channels import ChannelService
@@ -42,6 +43,7 @@ def create_app(base_url: str, *, issuer: str = DEFAULT_ISSUER) -> FastAPI:
     install_error_handlers(app)
     app.include_router(build_oauth_router(emu))
     app.include_router(build_calendar_router(emu, calendar, FreeBusyService(calendar), channels))
+    app.include_router(build_batch_router(emu))
     app.include_router(build_directory_router(emu))
     app.include_router(
         build_control_router(

@@ -25,6 +25,7 @@ from provider_emulators.core.control import (
 from provider_emulators.core.faults import CONTROL_PREFIX, FaultInjector, FaultMiddleware, FaultRule, Scope
 from provider_emulators.microsoft import (
     control,
+    graph_batch,
     graph_events,
     graph_schedule,
     graph_subscriptions,
@@ -112,6 +113,7 @@ def create_app(base_url: str) -> FastAPI:
         )
     )
     app.include_router(control.build_router(emu))
+    app.include_router(graph_batch.build_router(emu))
     app.include_router(graph_events.build_router(emu))
     app.include_router(graph_schedule.build_router(emu))
     app.include_router(graph_subscriptions.build_router(emu))
