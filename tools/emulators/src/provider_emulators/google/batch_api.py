@@ -15,6 +15,7 @@ from provider_emulators.google.context import GoogleEmulator
 from provider_emulators.google.errors import invalid
 
 MAX_REQUESTS = 50
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?')
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 
@@ -38,6 +39,12 @@ def _parts(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head)}
         parts.append((headers, content.rstrip(b"\r\n")))
     return parts
+
+
+def _request_line(head: list[str]) -> bool:
+    """An HTTP request line: ``METHOD /path[?query] [HTTP/1.1]``."""
+    words = head[0].split() if head else []
+    return len(words) in (2, 3) and words[0].upper() in _METHODS and words[1].startswith("/")
 
 
 def _answer_part(content_id: str, inner: InnerAnswer) -> bytes:
@@ -66,14 +73,15 @@ def build_batch_router(emu: GoogleEmulator) -> APIRouter:
             raise invalid("Bad Request: an empty batch")
         if len(parts) > MAX_REQUESTS:
             raise invalid(f"Bad Request: more than {MAX_REQUESTS} requests in a batch")
+        requests = [_split_head(content) for _, content in parts]
+        if not all(_request_line(head) for head, _ in requests):
+            # every part checked before any runs: a bad batch changes nothing
+            raise invalid("Bad Request: a batch part without a request line")
         base = f"{request.url.scheme}://{request.url.netloc}"
         boundary = f"batch_{secrets.token_hex(12)}"
         body = bytearray()
-        for n, (headers, content) in enumerate(parts):
-            head, inner_body = _split_head(content)
-            request_line = head[0].split() if head else []
-            if len(request_line) < 2:
-                raise invalid("Bad Request: a batch part without a request line")
+        for n, ((headers, _), (head, inner_body)) in enumerate(zip(parts, requests, strict=True)):
+            request_line = head[0].split()
             inner_headers = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
             inner_headers.pop("Content-Length", None)
             inner_headers["Authorization"] = request.headers["authorization"]

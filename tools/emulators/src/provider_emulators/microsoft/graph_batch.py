@@ -29,15 +29,22 @@ def build_router(emu: Emulator) -> APIRouter:
             raise GraphError(400, "BadRequest", "Invalid batch payload format.")
         if len(items) > MAX_REQUESTS:
             raise GraphError(400, "BadRequest", f"The number of batch requests exceeds {MAX_REQUESTS}.")
+        for item in items:  # every item checked before any runs: a bad batch changes nothing
+            _check(item)
         answers = [await _one(request, item) for item in items]
         return JSONResponse({"responses": answers})
 
     return router
 
 
-async def _one(request: Request, item: Any) -> dict[str, Any]:
+def _check(item: Any) -> None:
     if not isinstance(item, dict) or not isinstance(item.get("url"), str) or not item.get("method"):
         raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+    if not isinstance(item.get("headers") or {}, dict):
+        raise GraphError(400, "BadRequest", "Invalid batch payload format.")
+
+
+async def _one(request: Request, item: dict[str, Any]) -> dict[str, Any]:
     headers = {str(k): str(v) for k, v in (item.get("headers") or {}).items()}
     headers["Authorization"] = request.headers["authorization"]
     content = b"" if item.get("body") is None else json.dumps(item["body"]).encode()
