@@ -19,7 +19,8 @@ from visitor_common.persistence import DocumentStore
 
 
 def build(settings: Settings, *, store: DocumentStore | None = None) -> Connector:
-    http = provider_http_client(settings, batches=GoogleBatchCodec(settings.calendar_base_url))
+    batches = GoogleBatchCodec(settings.calendar_base_url) if settings.provider_batch_writes else None
+    http = provider_http_client(settings, batches=batches)
     provider = GoogleCalendarProvider(
         http,
         calendar_base_url=settings.calendar_base_url,

@@ -24,7 +24,8 @@ from visitor_common.persistence import DocumentStore
 
 def build(settings: Settings, *, store: DocumentStore | None = None) -> Connector:
     root = f"{settings.graph_base_url.rstrip('/')}/{API_VERSION}"
-    http = provider_http_client(settings, max_connections=200, batches=GraphBatchCodec(root))
+    batches = GraphBatchCodec(root) if settings.provider_batch_writes else None
+    http = provider_http_client(settings, max_connections=200, batches=batches)
     graph = GraphClient(
         http, base_url=settings.graph_base_url, limiter=KeyedLimiter(settings.mailbox_concurrency)
     )

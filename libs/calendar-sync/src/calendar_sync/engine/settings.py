@@ -44,6 +44,11 @@ class ConnectorSettings(ServiceSettings):
         None, description="Extra CA certificate to trust for the provider hosts (the emulator's CA)."
     )
     provider_timeout_seconds: float = Field(15.0, gt=0, description="Timeout of one provider API request.")
+    provider_batch_writes: bool = Field(
+        True,
+        description="Send the event writes issued together (a confirmation's releases and patch) as "
+        "one batch request (Google's batch endpoint, Graph's $batch); off: each write on its own.",
+    )
 
     auth_url: str = Field("http://127.0.0.1:8001", description="Base URL of the auth service's internal API.")
     service_client_id: str = Field(
