@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -55,6 +55,10 @@ class _Waiting:
     )
 
 
+def _answer_to(request: httpx.Request, status: int, headers: Any, content: bytes) -> httpx.Response:
+    return httpx.Response(status, headers=headers, content=content, request=request)
+
+
 class BatchingTransport(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport, codec: BatchCodec) -> None:
         self._inner = inner
@@ -88,7 +92,7 @@ class BatchingTransport(httpx.AsyncBaseTransport):
     async def _send(self, chunk: list[_Waiting]) -> None:
         try:
             if len(chunk) == 1:
-                answers = [await self._single(chunk[0].request)]
+                answers = [await self._exchange(chunk[0].request)]
             else:
                 answers = await self._batch([w.request for w in chunk])
         except BaseException as error:  # every caller sees what the one request met
@@ -102,33 +106,26 @@ class BatchingTransport(httpx.AsyncBaseTransport):
             if not waiting.answer.done():
                 waiting.answer.set_result(answer)
 
-    async def _single(self, request: httpx.Request) -> httpx.Response:
-        response = await self._inner.handle_async_request(request)
-        content = await response.aread()
-        await response.aclose()
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=content, request=request
-        )
-
     async def _batch(self, requests: list[httpx.Request]) -> list[httpx.Response]:
         batch = self._codec.encode(requests)
         batch.extensions.setdefault("timeout", requests[0].extensions.get("timeout", {}))
-        response = await self._inner.handle_async_request(batch)
-        content = await response.aread()
-        await response.aclose()
-        answer = httpx.Response(
-            response.status_code, headers=response.headers, content=content, request=batch
-        )
+        answer = await self._exchange(batch)
         if answer.is_error:  # the batch as a whole: each request gets that answer as its own
-            return [
-                httpx.Response(answer.status_code, headers=answer.headers, content=content, request=r)
-                for r in requests
-            ]
+            return [_answer_to(r, answer.status_code, answer.headers, answer.content) for r in requests]
         parts = self._codec.decode(requests, answer)
         return [
-            httpx.Response(part.status, headers=part.headers, content=part.content, request=request)
+            _answer_to(request, part.status, part.headers, part.content)
             for request, part in zip(requests, parts, strict=True)
         ]
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        """``request`` on the inner transport, its answer read whole (it outlives this task)."""
+        response = await self._inner.handle_async_request(request)
+        try:
+            content = await response.aread()
+        finally:
+            await response.aclose()
+        return _answer_to(request, response.status_code, response.headers, content)
 
     async def aclose(self) -> None:
         await self._inner.aclose()

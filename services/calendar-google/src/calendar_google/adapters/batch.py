@@ -19,6 +19,7 @@ from calendar_sync.adapters.batching import PartAnswer
 WRITES = frozenset({"POST", "PATCH", "DELETE"})
 BATCH_PATH = "/batch/calendar/v3"
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?')
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
 _MISSING = PartAnswer(
     502,
     [("content-type", "application/json")],
@@ -28,7 +29,7 @@ _MISSING = PartAnswer(
 
 def _split_head(text: bytes) -> tuple[list[bytes], bytes]:
     """Header lines and the rest, at the first empty line (CRLF or LF)."""
-    match = re.search(rb"\r?\n\r?\n", text)
+    match = _HEAD_END.search(text)
     if match is None:
         return text.splitlines(), b""
     return text[: match.start()].splitlines(), text[match.end() :]

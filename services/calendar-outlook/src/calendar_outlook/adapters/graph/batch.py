@@ -17,7 +17,11 @@ from calendar_sync.adapters.batching import PartAnswer
 
 WRITES = frozenset({"POST", "PATCH", "DELETE"})
 JSON = "application/json"
-MISSING = b'{"error":{"code":"BatchItemMissing","message":"No answer for this request in the batch."}}'
+MISSING = PartAnswer(
+    502,
+    [("content-type", JSON)],
+    b'{"error":{"code":"BatchItemMissing","message":"No answer for this request in the batch."}}',
+)
 
 
 class GraphBatchCodec:
@@ -64,9 +68,7 @@ class GraphBatchCodec:
         for n in range(len(requests)):
             found = by_id.get(str(n))
             if found is None:  # Graph left it out: the caller sees a failure it may retry
-                parts.append(
-                    PartAnswer(502, [("content-type", JSON)], b'{"error":{"code":"BatchItemMissing"}}')
-                )
+                parts.append(MISSING)
                 continue
             headers = [(str(k), str(v)) for k, v in (found.get("headers") or {}).items()]
             body = found.get("body")
