@@ -65,15 +65,24 @@ def engine_on(
     )
 
 
-async def test_a_confirmation_releases_both_other_holds_and_updates_the_chosen_one_at_once(
+async def three_holds_written(
     fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
-) -> None:
+) -> tuple[SlowProvider, SyncEngine]:
+    """A proposal's three holds written (at once, one phase), the provider's counts reset."""
     provider = SlowProvider()
     engine = engine_on(provider, fake_tokens, states, recorder)
     assert (await engine.apply(make_snapshot(slots=3))).state is SyncState.SYNCED
     assert provider.most_in_flight == 3  # the three holds were created at once
     provider.most_in_flight = 0
     provider.calls.clear()
+    provider.trips.clear()
+    return provider, engine
+
+
+async def test_a_confirmation_releases_both_other_holds_and_updates_the_chosen_one_at_once(
+    fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
+) -> None:
+    provider, engine = await three_holds_written(fake_tokens, states, recorder)
 
     confirmed = make_snapshot(version=2, slots=3, status=AppointmentStatus.CONFIRMED, confirmed="s1")
     result = await engine.apply(confirmed)
@@ -89,10 +98,7 @@ async def test_a_confirmation_releases_both_other_holds_and_updates_the_chosen_o
 async def test_an_update_that_moves_an_event_waits_for_the_releases(
     fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
 ) -> None:
-    provider = SlowProvider()
-    engine = engine_on(provider, fake_tokens, states, recorder)
-    assert (await engine.apply(make_snapshot(slots=3))).state is SyncState.SYNCED
-    provider.trips.clear()
+    provider, engine = await three_holds_written(fake_tokens, states, recorder)
 
     # v2 drops the third candidate and moves the other two by half an hour
     result = await engine.apply(make_snapshot(version=2, slots=2, shift_minutes=30))

@@ -43,7 +43,7 @@ from devstack import bench_drift
 from devstack.bench_e2e import BENCH_OVERRIDES, Bench
 from devstack.bench_floor import raw_floor
 from devstack.bench_hops import describe, single_hops
-from devstack.bench_procs import CpuMeter, idle_cost, net_of_idle_ms, rss_mb, settle, stack_pids
+from devstack.bench_procs import CpuMeter, idle_cost, ms_per_sample, rss_mb, settle, stack_pids
 from devstack.brokers import KIND_ENV
 from devstack.kafka import kafka_unavailable_reason
 from devstack.stack import SERVICE_MODULES, hot_fetch_wait_ms
@@ -115,12 +115,9 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                 # each size needs a fresh stack of its own: bench_drift.record merges the rows
                 # (devstack.bench_scale) into the same file after this stack stopped
                 "scale": [],
-                "cpu_ms_per_confirmation": {
-                    name: round(seconds * 1000 / max(1, confirmations), 2)
-                    for name, seconds in meter.used.items()
-                },
+                "cpu_ms_per_confirmation": ms_per_sample(meter, confirmations),
                 "idle_cpu_ms_per_s": idle,
-                "cpu_ms_per_confirmation_net_of_idle": net_of_idle_ms(meter, idle, confirmations),
+                "cpu_ms_per_confirmation_net_of_idle": ms_per_sample(meter, confirmations, idle),
                 "rss_mb": {name: rss_mb(pid) for name, pid in meter.pids.items()},
             }
             return result, runs

@@ -59,11 +59,14 @@ async def idle_cost(pids: Mapping[str, int], seconds: float = 10.0) -> dict[str,
     return {name: round(used * 1000 / meter.seconds, 1) for name, used in meter.used.items()}
 
 
-def net_of_idle_ms(meter: CpuMeter, idle_ms_per_s: Mapping[str, float], samples: int) -> dict[str, float]:
-    """Each process's CPU ms per sample over ``meter``'s windows, less what it used doing nothing
-    over as long (its ``idle_ms_per_s``)."""
+def ms_per_sample(
+    meter: CpuMeter, samples: int, idle_ms_per_s: Mapping[str, float] | None = None
+) -> dict[str, float]:
+    """Each process's CPU ms per sample over ``meter``'s windows; given ``idle_ms_per_s``, less
+    what the process used doing nothing over as long."""
+    idle = idle_ms_per_s or {}
     return {
-        name: round((used * 1000 - idle_ms_per_s.get(name, 0.0) * meter.seconds) / max(1, samples), 2)
+        name: round((used * 1000 - idle.get(name, 0.0) * meter.seconds) / max(1, samples), 2)
         for name, used in meter.used.items()
     }
 

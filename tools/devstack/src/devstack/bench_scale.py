@@ -74,7 +74,7 @@ from calendar_sync.engine import (
     StaleWrite,
 )
 from devstack.bench_e2e import BENCH_OVERRIDES, CANDIDATES, SLOT, Bench, Host, Prepared
-from devstack.bench_procs import CpuMeter, idle_cost, settle, stack_pids
+from devstack.bench_procs import CpuMeter, idle_cost, ms_per_sample, settle, stack_pids
 from devstack.testing import RunningStack, running_stack
 from visitor_common.persistence.sqlite import SqliteDocumentStore
 
@@ -333,33 +333,31 @@ async def _move_cursor(seeder: _Seeder, connection_id: str, account: str, say: C
 
 @dataclass
 class Window:
-    """CPU of the stack's processes over a run of ``count`` samples, and its wall time."""
+    """CPU of the stack's processes over a run of ``count`` samples (``meter.seconds``: its wall time)."""
 
     meter: CpuMeter
     count: int
-    seconds: float
 
     def per_sample_ms(self) -> float:
         return round(sum(self.meter.used.values()) * 1000 / self.count, 2)
 
     def net_of_idle_ms(self, idle_ms_per_s: float) -> float:
         """Per sample, less what the stack would have used doing nothing over the window."""
-        return round(self.per_sample_ms() - idle_ms_per_s * self.seconds / self.count, 2)
+        return round(self.per_sample_ms() - idle_ms_per_s * self.meter.seconds / self.count, 2)
 
     def by_process(self) -> dict[str, float]:
-        return {name: round(seconds * 1000 / self.count, 2) for name, seconds in self.meter.used.items()}
+        return ms_per_sample(self.meter, self.count)
 
 
 async def confirmations(bench: Bench, ready: Sequence[Prepared], pids: dict[str, int]) -> Window:
     """The guest picks each of ``ready``, one at a time, each awaited until ``synced``."""
     host = bench.hosts[PROVIDER]
     meter = CpuMeter(pids)
-    began = time.monotonic()
     meter.start()
     for one in ready:
         await bench.confirm(host, one)
     meter.stop()
-    return Window(meter, len(ready), time.monotonic() - began)
+    return Window(meter, len(ready))
 
 
 async def notifications(
@@ -368,7 +366,6 @@ async def notifications(
     """Rename one hold of each of ``edited`` at the emulator, one at a time, each awaited until
     its appointment reads ``drifted``."""
     meter = CpuMeter(pids)
-    began = time.monotonic()
     meter.start()
     for seeded in edited:
         event_id = next(iter(seeded.event_ids.values()))
@@ -377,7 +374,7 @@ async def notifications(
         )
         await host.wait_state(seeded.appointment_id, "drifted", 1)
     meter.stop()
-    return Window(meter, len(edited), time.monotonic() - began)
+    return Window(meter, len(edited))
 
 
 async def cost_at(size: int, say: Callable[[str], None] = print) -> dict[str, Any]:
@@ -415,8 +412,8 @@ async def cost_at(size: int, say: Callable[[str], None] = print) -> dict[str, An
         },
         "samples": {"confirmations": confirmed.count, "notifications": notified.count},
         "window_s": {
-            "confirmations": round(confirmed.seconds, 1),
-            "notifications": round(notified.seconds, 1),
+            "confirmations": round(confirmed.meter.seconds, 1),
+            "notifications": round(notified.meter.seconds, 1),
         },
         "by_process": {
             "confirmation": confirmed.by_process(),
