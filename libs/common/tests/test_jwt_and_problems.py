@@ -85,6 +85,60 @@ async def test_unknown_kid_triggers_one_jwks_refetch_for_rotation() -> None:
     assert calls == 1
 
 
+async def test_a_token_is_checked_in_full_once_while_it_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    checks = 0
+    decode = jwt.decode
+
+    def counting_decode(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        nonlocal checks
+        checks += 1
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting_decode)
+    remembering, token = verifier(), mint(KEY, "k1", role="admin")
+    first, second = await remembering.verify(token), await remembering.verify(token)
+    assert first == second and first.role == "admin"
+    assert checks == 1
+    await remembering.verify(mint(KEY, "k1", sub="e2"))  # another token: its own full check
+    assert checks == 2
+
+
+async def test_a_remembered_token_still_expires() -> None:
+    now = [time.time()]
+    token = mint(KEY, "k1", exp=int(now[0]) + 60)
+    remembering = JwtVerifier(
+        JwksSource(static={"keys": [JWK]}), issuer=ISS, audience=AUD, leeway=30, clock=lambda: now[0]
+    )
+    await remembering.verify(token)
+    now[0] += 60 + 31
+    with pytest.raises(TokenInvalid, match="expired"):
+        await remembering.verify(token)
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_withdrawn() -> None:
+    new_key, new_jwk = keypair("k2")
+    published = {"keys": [JWK]}
+
+    async def fetch() -> dict[str, Any]:
+        return published
+
+    source = JwksSource(static=published, fetcher=fetch, min_refresh_seconds=0)
+    remembering = JwtVerifier(source, issuer=ISS, audience=AUD)
+    token = mint(KEY, "k1")
+    await remembering.verify(token)
+    published = {"keys": [new_jwk]}  # k1 rotated out; a k2 token makes the source refetch
+    await remembering.verify(mint(new_key, "k2"))
+    with pytest.raises(TokenInvalid, match="unknown signing key"):
+        await remembering.verify(token)
+
+
+async def test_the_verifier_remembers_a_bounded_number_of_tokens() -> None:
+    remembering = JwtVerifier(JwksSource(static={"keys": [JWK]}), issuer=ISS, audience=AUD, remembered=3)
+    for n in range(10):
+        await remembering.verify(mint(KEY, "k1", sub=f"e{n}"))
+    assert len(remembering._verified) == 3
+
+
 class Echo(BaseModel):
     n: int
 
