@@ -1,5 +1,6 @@
 """Graph ``POST /v1.0/$batch``: JSON batching, at most 20 requests, each run as if sent alone
-with the batch's ``Authorization``; answers in the request order (Graph promises no order)."""
+with the batch's ``Authorization``; answers in the request order (Graph promises no order). The
+change notifications of the batch's writes go out together, one POST per subscriber URL."""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def build_router(emu: Emulator) -> APIRouter:
             raise GraphError(400, "BadRequest", f"The number of batch requests exceeds {MAX_REQUESTS}.")
         for item in items:  # every item checked before any runs: a bad batch changes nothing
             _check(item)
-        answers = [await _one(request, item) for item in items]
+        with emu.notifier.gathered():
+            answers = [await _one(request, item) for item in items]
         return JSONResponse({"responses": answers})
 
     return router

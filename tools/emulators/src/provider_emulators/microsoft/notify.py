@@ -5,9 +5,12 @@ Delivery failures are counted and otherwise ignored, as Graph does after its ret
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from typing import Any
 
 import httpx
@@ -53,6 +56,12 @@ def lifecycle_payload(sub: Subscription, lifecycle_event: str, tenant_id: str) -
     }
 
 
+# The change notifications of the request being served, by notification URL, while a
+# ``Notifier.gathered`` block runs (one ``$batch`` call); ``None`` outside one.
+_GATHERED: ContextVar[dict[str, list[dict[str, Any]]] | None] = ContextVar("graph_gathered", default=None)
+MAX_ITEMS_PER_POST = 100
+
+
 class Notifier:
     """Posts notification payloads without blocking the request that caused them."""
 
@@ -95,7 +104,27 @@ class Notifier:
         for sub in list(self.state.subscriptions.values()):
             if sub.user_id != user.id or sub.expiration <= current or change_type not in sub.change_types:
                 continue
-            self.post(sub.notification_url, change_payload(sub, event, change_type, user.tenant_id))
+            payload = change_payload(sub, event, change_type, user.tenant_id)
+            gathered = _GATHERED.get()
+            if gathered is None:
+                self.post(sub.notification_url, payload)
+            else:
+                gathered.setdefault(sub.notification_url, []).extend(payload["value"])
+
+    @contextlib.contextmanager
+    def gathered(self) -> Iterator[None]:
+        """The change notifications of the changes made inside go out at the end, one POST per
+        notification URL with every item in its ``value``, as Graph batches the notifications
+        of changes that happen together (a ``$batch`` call's)."""
+        pending: dict[str, list[dict[str, Any]]] = {}
+        token = _GATHERED.set(pending)
+        try:
+            yield
+        finally:
+            _GATHERED.reset(token)
+            for url, items in pending.items():
+                for start in range(0, len(items), MAX_ITEMS_PER_POST):
+                    self.post(url, {"value": items[start : start + MAX_ITEMS_PER_POST]})
 
     def post(self, url: str, payload: dict[str, Any]) -> None:
         try:
