@@ -38,4 +38,5 @@ def test_a_tiny_bench_run_writes_every_figure(tmp_path: Path, monkeypatch: pytes
     assert set(result["cpu_ms_per_confirmation_net_of_idle"]) == set(result["cpu_ms_per_confirmation"])
     gross, net = result["cpu_ms_per_confirmation"], result["cpu_ms_per_confirmation_net_of_idle"]
     assert all(net[name] <= gross[name] for name in gross)  # idle time taken off, never added
+    assert result["yardstick_ms"]["before"] > 0 and result["yardstick_ms"]["after"] > 0
     assert png_path.stat().st_size > 0

@@ -14,7 +14,11 @@ a fresh stack of its own:
    ``idle_cpu_ms_per_s`` (each process over 10 s of the stack doing nothing, before the
    sustained windows) and ``cpu_ms_per_confirmation_net_of_idle`` (the windows' CPU less what
    each process would have used idle over as long: what a confirmation adds);
-5. ``scale`` (CPU per confirmation and per push notification with 100 and 10,000 appointments,
+5. ``yardstick_ms`` (``before`` the stack starts, ``after`` it stopped): the CPU time of a
+   fixed piece of pure Python (a loop, JSON in and out), the best of five — how fast this
+   machine's CPU was around the run, so that CPU figures of runs on different days can be
+   compared (a shared VM's varies by 2× from one minute to the next);
+6. ``scale`` (CPU per confirmation and per push notification with 100 and 10,000 appointments,
    :mod:`devstack.bench_scale`) and ``drift_scale`` (:mod:`devstack.drift_at_scale`), each on
    fresh stacks of its own, with the first broker only; merged into its file by
    :mod:`devstack.bench_drift` (``--no-drift`` skips both).
@@ -60,6 +64,7 @@ KEYS = (
     "idle_cpu_ms_per_s",
     "cpu_ms_per_confirmation_net_of_idle",
     "rss_mb",
+    "yardstick_ms",
 )
 IDLE_S = 10.0  # the stack doing nothing, metered before the sustained windows
 
@@ -68,12 +73,29 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
+def yardstick_ms() -> float:
+    """CPU ms of a fixed pure-Python workload, the best of five."""
+    document = {"id": "a1", "candidates": [{"start": "2030-01-07T10:00:00Z", "room": "r1"}] * 20}
+
+    def once() -> float:
+        began = time.process_time()
+        total = 0
+        for n in range(1_000_000):
+            total += n
+        for _ in range(2_000):
+            json.loads(json.dumps(document))
+        return (time.process_time() - began) * 1000
+
+    return round(min(once() for _ in range(5)), 1)
+
+
 def process_ids(running: RunningStack) -> dict[str, int]:
     """The stack's processes and the bench's own (``bench``)."""
     return {**stack_pids(running), "bench": os.getpid()}
 
 
 async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
+    yardstick = {"before": yardstick_ms()}
     with (
         tempfile.TemporaryDirectory(prefix="bench-stack-") as state_dir,
         running_stack(Path(state_dir), overrides=BENCH_OVERRIDES) as running,
@@ -119,6 +141,7 @@ async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], list[Run]]:
                 "idle_cpu_ms_per_s": idle,
                 "cpu_ms_per_confirmation_net_of_idle": ms_per_sample(meter, confirmations, idle),
                 "rss_mb": {name: rss_mb(pid) for name, pid in meter.pids.items()},
+                "yardstick_ms": yardstick,
             }
             return result, runs
         finally:
@@ -178,6 +201,8 @@ def print_table(kind: str, result: dict[str, Any]) -> None:
         )
     say("idle cpu ms/s: " + ", ".join(f"{k} {v}" for k, v in result["idle_cpu_ms_per_s"].items()))
     say("rss MB: " + ", ".join(f"{k} {v}" for k, v in result["rss_mb"].items()))
+    yardstick = result["yardstick_ms"]
+    say(f"yardstick (this machine's CPU around the run): {yardstick['before']} / {yardstick['after']} ms")
 
 
 def output_paths(out: Path, kind: str) -> tuple[Path, Path]:
@@ -206,6 +231,7 @@ def run_on(kind: str, args: argparse.Namespace) -> dict[str, Any] | None:
     began = time.perf_counter()
     with broker_choice(kind):
         result, runs = asyncio.run(measure(args))
+    result["yardstick_ms"]["after"] = yardstick_ms()  # its stack has stopped
     assert tuple(result) == KEYS
     json_path, png_path = output_paths(args.out, kind)
     json_path.parent.mkdir(parents=True, exist_ok=True)
