@@ -13,7 +13,9 @@ import pytest
 from calendar_outlook.adapters.graph.batch import GraphBatchCodec
 from calendar_outlook.adapters.graph.client import GraphClient
 from calendar_outlook.adapters.graph_provider import GraphCalendarProvider
+from calendar_outlook.bootstrap import build
 from calendar_outlook.domain import graph_event
+from calendar_outlook.settings import Settings
 from calendar_sync.adapters.batching import BatchingTransport
 from calendar_sync.core.errors import (
     AccessTokenRejected,
@@ -228,3 +230,32 @@ async def test_a_write_alone_goes_out_as_it_came(batching_provider, access, grap
     )
     calls = [call for _, _, call in graph_emulator.control.calls(since)]
     assert calls == ["POST /v1.0/me/events"] and made.event_id
+
+
+@pytest.mark.parametrize(("batch_writes", "batches"), [(True, 1), (False, 0)])
+async def test_the_connector_batches_its_writes_unless_told_not_to(  # type: ignore[no-untyped-def]
+    graph_emulator, fake_auth, access, batch_writes: bool, batches: int
+) -> None:
+    settings = Settings(
+        graph_base_url=graph_emulator.base_url,
+        provider_ca_file=graph_emulator.ca_path,
+        auth_url=fake_auth.url,
+        service_client_id="calendar-outlook",
+        service_client_secret="outlook-secret",
+        provider_batch_writes=batch_writes,
+    )
+    connector = build(settings)
+    try:
+        provider = connector.provider
+        made = []
+        for n, key in enumerate(("slot:a", "slot:b", "slot:c")):
+            client_id = provider.client_id_for(meta(key), 1)
+            made.append(await provider.create_event(access, client_id, entry(key, hours=n), meta(key)))
+        since = time.time()
+        await asyncio.gather(*(provider.delete_event(access, event.event_id) for event in made))
+        calls = [call for _, _, call in graph_emulator.control.calls(since)]
+        assert calls.count("POST /v1.0/$batch") == batches
+        assert sum(1 for call in calls if call.startswith("DELETE /v1.0/me/events/")) == 3
+        assert graph_emulator.host_events() == []
+    finally:
+        await connector.runtime.stop()
