@@ -30,7 +30,9 @@ async def test_guest_sees_still_available_candidates_only(h: Harness) -> None:
     assert [c["slot_id"] for c in body["candidates"]] == [c["slot_id"] for c in created["candidates"][1:]]
     assert "host_email" not in body and "guests" not in body
 
-    h.clock.advance(timedelta(days=4, hours=12))  # the slot of day 4 has passed
+    # between the slot of day 4 and that of day 5, whatever the time of day the test runs at
+    # (a fixed 4 days 12 hours went past the day-5 slot, and so the link's end, after 22:00 UTC)
+    h.clock.now = future(4, hour=12)
     later = (await h.client.get(guest_url(created))).json()
     assert [c["slot_id"] for c in later["candidates"]] == [created["candidates"][2]["slot_id"]]
 
