@@ -321,8 +321,21 @@ class Connector:
 
 
 @pytest.fixture
+def emulator_settings(graph_emulator: GraphEmulator, fake_auth: FakeAuth) -> dict[str, Any]:
+    """The connector's settings for the Graph emulator and the fake auth service."""
+    return {
+        "graph_base_url": graph_emulator.base_url,
+        "provider_ca_file": graph_emulator.ca_path,
+        "auth_url": fake_auth.url,
+        "service_client_id": SERVICE_CLIENT_ID,
+        "service_client_secret": SERVICE_CLIENT_SECRET,
+        "jwks_url": f"{fake_auth.url}/.well-known/jwks.json",
+    }
+
+
+@pytest.fixture
 async def start_connector(
-    kafka_bootstrap: str, graph_emulator: GraphEmulator, fake_auth: FakeAuth, jwt_issuer: EmployeeTokens
+    kafka_bootstrap: str, emulator_settings: dict[str, Any], fake_auth: FakeAuth, jwt_issuer: EmployeeTokens
 ) -> AsyncIterator[Any]:
     """``await start_connector(**settings)`` starts one connector instance (HTTP + consumers)."""
     from calendar_outlook.bootstrap import create_app
@@ -340,13 +353,8 @@ async def start_connector(
             "kafka_idempotent_producer": False,
             "kafka_partitions": 6,
             "consumer_group": group,
-            "graph_base_url": graph_emulator.base_url,
-            "provider_ca_file": graph_emulator.ca_path,
-            "auth_url": fake_auth.url,
-            "service_client_id": SERVICE_CLIENT_ID,
-            "service_client_secret": SERVICE_CLIENT_SECRET,
+            **emulator_settings,
             "public_base_url": url,
-            "jwks_url": f"{fake_auth.url}/.well-known/jwks.json",
             "drift_poll_seconds": 60.0,
             "retry_base_seconds": 0.05,
             "redelivery_base_seconds": 0.5,

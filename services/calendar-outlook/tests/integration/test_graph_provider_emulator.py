@@ -234,16 +234,9 @@ async def test_a_write_alone_goes_out_as_it_came(batching_provider, access, grap
 
 @pytest.mark.parametrize(("batch_writes", "batches"), [(True, 1), (False, 0)])
 async def test_the_connector_batches_its_writes_unless_told_not_to(  # type: ignore[no-untyped-def]
-    graph_emulator, fake_auth, access, batch_writes: bool, batches: int
+    graph_emulator, emulator_settings, access, batch_writes: bool, batches: int
 ) -> None:
-    settings = Settings(
-        graph_base_url=graph_emulator.base_url,
-        provider_ca_file=graph_emulator.ca_path,
-        auth_url=fake_auth.url,
-        service_client_id="calendar-outlook",
-        service_client_secret="outlook-secret",
-        provider_batch_writes=batch_writes,
-    )
+    settings = Settings(**emulator_settings, provider_batch_writes=batch_writes)
     connector = build(settings)
     try:
         provider = connector.provider

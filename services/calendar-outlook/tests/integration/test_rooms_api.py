@@ -17,16 +17,11 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
-async def api(graph_emulator: Any, fake_auth: Any, jwt_issuer: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def api(
+    emulator_settings: dict[str, Any], fake_auth: Any, jwt_issuer: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     fake_auth.jwks = jwt_issuer.jwks()
-    settings = Settings(
-        graph_base_url=graph_emulator.base_url,
-        provider_ca_file=graph_emulator.ca_path,
-        auth_url=fake_auth.url,
-        service_client_id="calendar-outlook",
-        service_client_secret="outlook-secret",
-        jwks_url=f"{fake_auth.url}/.well-known/jwks.json",
-    )
+    settings = Settings(**emulator_settings)
     app = create_app(settings)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://outlook") as client:
         yield client
