@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from calendar_sync.core.model import CalendarEntry, EventMeta, ProviderAccess, ProviderEvent
 from calendar_sync.engine import AppliedStateRepository, RetryPolicy, StatusPublisher, SyncEngine
 from calendar_sync.testing import FakeCalendarProvider, FakeTokens, make_snapshot
-from visitor_common.events import AppointmentStatus, Provider, SyncState
+from visitor_common.events import AppointmentStatus, Provider, SyncFailureReason, SyncState
 
 from .conftest import FakeSleep, Recorder
 
@@ -119,3 +119,22 @@ async def test_calls_rejected_at_once_for_an_expired_token_share_one_refresh(
     assert result.state is SyncState.SYNCED  # not reauth_required: one refresh served all three
     assert fake_tokens.refreshes == 1
     assert len(provider.live()) == 3
+
+
+async def test_a_refresh_that_failed_is_not_taken_for_a_rejected_fresh_token(
+    fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
+) -> None:
+    """Three calls rejected at once; the first one's refresh fails (the auth service is
+    restarting). The next call refreshes again instead of concluding that even a refreshed token
+    is refused (``reauth_required``, which would tell the host to link the calendar again)."""
+    provider = SlowProvider(valid_tokens={"token-2"})
+    engine = engine_on(provider, fake_tokens, states, recorder)
+    fake_tokens.unavailable = 1
+
+    first = await engine.apply(make_snapshot(slots=3))
+
+    assert first.reason is SyncFailureReason.PROVIDER_UNAVAILABLE and first.retry_later
+    assert len(provider.live()) == 2  # the other two calls went through on the one refresh
+    assert fake_tokens.refreshes == 1
+    again = await engine.apply(make_snapshot(slots=3))
+    assert again.state is SyncState.SYNCED and len(provider.live()) == 3

@@ -129,7 +129,11 @@ class Checker:
                 f"{plan.title}: {shown['status']} v{shown['version']}, made v{outcome.version}"
             )
         elif sync["state"] != "synced" or sync.get("reason_code"):
-            verdict.wrong.append(f"{plan.title}: sync {sync['state']} {sync.get('reason_code')}")
+            # the message says which path failed (a refused refresh at the auth service, a
+            # refreshed token refused by the provider, ...): ours, and it names no secret
+            verdict.wrong.append(
+                f"{plan.title}: sync {sync['state']} {sync.get('reason_code')} ({sync.get('message')})"
+            )
         if (sync.get("appointment_version") or 0) < outcome.version:
             verdict.lost.append(
                 f"{plan.title}: sync view of v{sync.get('appointment_version')} < v{outcome.version}"

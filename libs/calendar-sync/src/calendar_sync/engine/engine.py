@@ -89,7 +89,12 @@ class Target:
 class TokenSource(Protocol):
     """What the engine needs from the auth service (``AuthTokenClient`` implements it)."""
 
-    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant: ...
+    async def access_token(
+        self, connection_id: str, *, force_refresh: bool = False, rejected: str | None = None
+    ) -> AccessTokenGrant:
+        """A usable token; ``rejected``: the one the provider refused (forces a refresh unless
+        another caller has replaced it meanwhile)."""
+        ...
 
 
 @dataclass
@@ -139,9 +144,13 @@ class ProviderSession:
         self._refreshed = False
         self._refresh_lock = asyncio.Lock()
 
-    async def _get_access(self, *, refresh: bool = False) -> ProviderAccess:
-        if self._access is None or refresh:
-            grant = await self._tokens.access_token(self._connection_id, force_refresh=refresh)
+    async def _get_access(self, *, rejected: ProviderAccess | None = None) -> ProviderAccess:
+        if self._access is None or rejected is not None:
+            grant = await self._tokens.access_token(
+                self._connection_id,
+                force_refresh=rejected is not None,
+                rejected=rejected.access_token if rejected is not None else None,
+            )
             self._access = ProviderAccess(
                 connection_id=self._connection_id,
                 account_email=self._account_email,
@@ -168,14 +177,17 @@ class ProviderSession:
     async def _after_rejection(self, rejected: ProviderAccess, error: AccessTokenRejected) -> ProviderAccess:
         """The access to retry with after the provider rejected ``rejected``: refreshed once per
         session. Calls run concurrently (one plan phase), so a call whose token another call
-        already refreshed just takes the new one instead of counting as a second rejection."""
+        already refreshed just takes the new one instead of counting as a second rejection.
+        A refresh that failed (the auth service restarting, say) is no refresh: the next
+        rejected call tries again rather than concluding that the grant is gone."""
         async with self._refresh_lock:
             if self._access is not None and self._access is not rejected:
                 return self._access
             if self._refreshed:
                 raise ReauthRequired("The provider rejected a freshly refreshed access token.") from error
+            access = await self._get_access(rejected=rejected)
             self._refreshed = True
-            return await self._get_access(refresh=True)
+            return access
 
 
 class SyncEngine:

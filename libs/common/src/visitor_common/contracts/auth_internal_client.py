@@ -4,7 +4,8 @@
   again once when the auth service answers 401;
 - connection lookups (by id, or the employee's active connection; ``None`` when there is none);
 - access tokens per connection, cached until shortly before they expire, one request in flight
-  per connection; ``force_refresh=True`` (after a provider 401) bypasses the cache.
+  per connection; after a provider 401, ``rejected=<that token>`` bypasses the cache unless
+  another caller has replaced the token meanwhile (``force_refresh=True`` bypasses it always).
 
 Every id goes into the URL as one percent-encoded path segment. Failures raise this module's
 errors, so each caller maps them onto its own: :class:`AuthUnavailable` (transport, 5xx, 429, a
@@ -145,15 +146,23 @@ class AuthInternalClient:
 
     # ------------------------------------------------------------ access tokens
 
-    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant:
-        """A usable access token; concurrent callers for one connection share one request."""
-        before = self._grants.get(connection_id)
+    async def access_token(
+        self, connection_id: str, *, force_refresh: bool = False, rejected: str | None = None
+    ) -> AccessTokenGrant:
+        """A usable access token; concurrent callers for one connection share one request.
+
+        ``rejected``: the token the provider refused. A cached token other than it was fetched
+        by another caller after the refusal and is handed out; else a refresh is forced. Without
+        it, ``force_refresh`` can only compare with what was cached when the call began, so a
+        caller whose call failed after a refresh it did not see forces one more."""
+        if rejected is None and force_refresh:
+            before = self._grants.get(connection_id)
+            rejected = before.access_token if before is not None else None
+        force_refresh = force_refresh or rejected is not None
         async with self._grant_locks.setdefault(connection_id, asyncio.Lock()):
             cached = self._grants.get(connection_id)
             # A forced refresh is pointless if another caller replaced the token meanwhile.
-            replaced = (
-                cached is not None and before is not None and cached.access_token != before.access_token
-            )
+            replaced = cached is not None and rejected is not None and cached.access_token != rejected
             if cached is not None and self._fresh(cached.expires_at) and (not force_refresh or replaced):
                 return cached
             params = {"force_refresh": "true"} if force_refresh else None
