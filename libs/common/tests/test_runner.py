@@ -1,4 +1,5 @@
-"""How every service runs uvicorn: forwarding headers are believed from configured proxies only."""
+"""How every service runs uvicorn: on uvloop with httptools, and forwarding headers are believed
+from configured proxies only."""
 
 from __future__ import annotations
 
@@ -71,6 +72,22 @@ async def test_a_configured_proxy_passes_the_real_client_on(trusted: str) -> Non
 async def test_forwarding_headers_from_an_untrusted_peer_are_ignored() -> None:
     async with serving(ServiceSettings(http_port=free_port(), trusted_proxies="10.1.0.0/16")) as base:
         assert (await who(base, "203.0.113.7"))["client"] == "127.0.0.1"
+
+
+def test_services_run_on_uvloop_and_parse_http_with_httptools() -> None:
+    import uvloop
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    config = uvicorn.Config(echo_app(), **uvicorn_options(ServiceSettings()))
+    config.load()
+    assert config.http_protocol_class is HttpToolsProtocol
+    factory = config.get_loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
 
 
 def test_trusted_proxies_must_be_addresses_or_ranges() -> None:
