@@ -79,11 +79,9 @@ async def test_two_instances_split_the_connections_and_never_poll_one_twice_per_
         owned = _owned_by(observer)
         return set(owned) == instances and sum(owned.values()) == len(observer.hosts)
 
-    await _until(
-        split,
-        within=60,
-        what="every connection owned, by every instance",
-    )
+    # a bound for a hung run, not a target: right after the module's stack came up on a slow
+    # 2-core VM the split was once not there within 60 s (passed on the rerun; not traced)
+    await _until(split, within=120, what="every connection owned, by every instance")
     await asyncio.sleep(PLAN.interval_s * 1.2)  # past the first polls, spread over an interval
     since = time.time()
     await asyncio.sleep(PLAN.interval_s * 3)
