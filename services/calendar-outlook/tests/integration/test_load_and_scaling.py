@@ -44,7 +44,9 @@ async def test_a_429_storm_ends_synced_with_one_event_each_and_at_most_four_in_f
     control = graph_emulator.control
     control.settings(enforce_mailbox_concurrency=True, graph_latency_ms=15)
     control.add_fault(r"^/v1\.0/", status=429, retry_after=1, probability=0.3, seed=7)
-    connector = await start_connector(retry_max_attempts=8)
+    # more consumers than the mailbox's four slots, so the limiter, not the worker count, is what
+    # holds the fifth request back (and the storm's Retry-After waits overlap)
+    connector = await start_connector(retry_max_attempts=8, consumer_max_workers=6)
     conn = fake_auth.link(graph_emulator.world.host)
     snapshots = _snapshots(h, conn, LOAD)
     await asyncio.gather(*(h.publish_snapshot(producer, s) for s in snapshots))
