@@ -146,11 +146,8 @@ class ProviderSession:
 
     async def _get_access(self, *, rejected: ProviderAccess | None = None) -> ProviderAccess:
         if self._access is None or rejected is not None:
-            grant = await self._tokens.access_token(
-                self._connection_id,
-                force_refresh=rejected is not None,
-                rejected=rejected.access_token if rejected is not None else None,
-            )
+            refused = rejected.access_token if rejected is not None else None
+            grant = await self._tokens.access_token(self._connection_id, rejected=refused)
             self._access = ProviderAccess(
                 connection_id=self._connection_id,
                 account_email=self._account_email,
