@@ -27,7 +27,10 @@ from devstack.testing import RunningStack, running_stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.timeout(600)]
 
-PLAN = Plan(connections=12, interval_s=4.0, lease_s=3.0)
+# A new link is claimed by the instance that reads its ``linked`` event (one per partition of
+# the connections group), whatever its share; the others' shares come back at the next full
+# rebalance, 300 s by default: 10 s here, so the split below does not wait on that period.
+PLAN = Plan(connections=12, interval_s=4.0, lease_s=3.0, rebalance_s=10.0)
 HOSTS = {"google": 6, "microsoft": 6}
 # Channel opening refused (a client error, not retried): every connection is without a channel.
 CHANNEL_FAULTS = {
@@ -58,10 +61,14 @@ def drifting(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Running
         yield running, Observer(running, hosts)
 
 
-async def _until(check: Callable[[], bool], within: float, what: str) -> None:
+async def _until(
+    check: Callable[[], bool], within: float, what: str, seen: Callable[[], object] | None = None
+) -> None:
+    """Until ``check``; past ``within`` the failure says ``what`` and, given, what was ``seen``."""
     deadline = time.monotonic() + within
     while not check():
-        assert time.monotonic() < deadline, f"{what}: not within {within} s"
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {within} s" + (f"; {seen()}" if seen else ""))
         await asyncio.sleep(0.5)
 
 
@@ -77,11 +84,15 @@ async def test_two_instances_split_the_connections_and_never_poll_one_twice_per_
 
     def split() -> bool:
         owned = _owned_by(observer)
-        return set(owned) == instances and sum(owned.values()) == len(observer.hosts)
+        # every connection owned and every instance at its share: what a rebalance leaves (a
+        # connection released by one instance and not yet claimed by the other is not polled)
+        counts = [owned.get(instance, 0) for instance in instances]
+        balanced = max(counts) - min(counts) <= 1 and min(counts) > 0
+        return balanced and sum(owned.values()) == len(observer.hosts)
 
-    # a bound for a hung run, not a target: right after the module's stack came up on a slow
-    # 2-core VM the split was once not there within 60 s (passed on the rerun; not traced)
-    await _until(split, within=120, what="every connection owned, by every instance")
+    # a bound for a hung run, not a target: two rebalance periods and then some
+    shares = "every connection owned, every instance at its share"
+    await _until(split, within=60, what=shares, seen=lambda: _owned_by(observer))
     await asyncio.sleep(PLAN.interval_s * 1.2)  # past the first polls, spread over an interval
     since = time.time()
     await asyncio.sleep(PLAN.interval_s * 3)

@@ -66,6 +66,9 @@ class Plan:
     lease_s: float = 5.0
     healthy_poll_s: float = 3600.0
     push_intervals: int = 2
+    # how often each instance re-reads the whole owner table (the product's default, 300 s, when
+    # None): what evens out the connections one instance claimed alone as their links came in
+    rebalance_s: float | None = None
 
     @property
     def session_s(self) -> float:
@@ -91,6 +94,8 @@ class Plan:
             # ten minutes to reach the connectors. The bench's backlog is not a steady state.
             "KAFKA_FETCH_MAX_WAIT_MS": "20",
         }
+        if self.rebalance_s is not None:
+            settings["DRIFT_REBALANCE_SECONDS"] = str(self.rebalance_s)
         return {connector: dict(settings) for connector in CONNECTORS}
 
 
