@@ -4,8 +4,8 @@
   again once when the auth service answers 401;
 - connection lookups (by id, or the employee's active connection; ``None`` when there is none);
 - access tokens per connection, cached until shortly before they expire, one request in flight
-  per connection; after a provider 401, ``rejected=<that token>`` bypasses the cache unless
-  another caller has replaced the token meanwhile (``force_refresh=True`` bypasses it always).
+  per connection; after a provider 401, ``rejected=<that token>`` (or ``force_refresh=True``)
+  bypasses the cache unless another caller replaced the token while this one waited.
 
 Every id goes into the URL as one percent-encoded path segment. Failures raise this module's
 errors, so each caller maps them onto its own: :class:`AuthUnavailable` (transport, 5xx, 429, a
@@ -151,18 +151,18 @@ class AuthInternalClient:
     ) -> AccessTokenGrant:
         """A usable access token; concurrent callers for one connection share one request.
 
-        ``rejected``: the token the provider refused. A cached token other than it was fetched
-        by another caller after the refusal and is handed out; else a refresh is forced. Without
-        it, ``force_refresh`` can only compare with what was cached when the call began, so a
-        caller whose call failed after a refresh it did not see forces one more."""
-        if rejected is None and force_refresh:
-            before = self._grants.get(connection_id)
-            rejected = before.access_token if before is not None else None
+        ``rejected``: the token the provider refused; it forces a refresh. Only a token another
+        caller fetched while this one waited for the lock is handed out instead: a cached token
+        that merely differs from the refused one may be older than the refusal and expired with
+        it (the fault suite's expiry of every token at once showed that)."""
         force_refresh = force_refresh or rejected is not None
+        before = self._grants.get(connection_id)
         async with self._grant_locks.setdefault(connection_id, asyncio.Lock()):
             cached = self._grants.get(connection_id)
             # A forced refresh is pointless if another caller replaced the token meanwhile.
-            replaced = cached is not None and rejected is not None and cached.access_token != rejected
+            replaced = (
+                cached is not None and before is not None and cached.access_token != before.access_token
+            )
             if cached is not None and self._fresh(cached.expires_at) and (not force_refresh or replaced):
                 return cached
             params = {"force_refresh": "true"} if force_refresh else None
