@@ -223,13 +223,13 @@ async def test_concurrent_callers_share_one_grant_request() -> None:
 
 
 async def test_a_token_cached_before_the_call_is_not_handed_out_for_a_refused_one() -> None:
-    """A caller names a refused token older than the cached one: the cached one may have expired
+    """A caller whose refused token is older than the cached one: the cached one may have expired
     with it (a provider expiring every token at once), so a refresh is forced, not skipped."""
     fake = FakeAuth()
     auth = client(fake)
     old = await auth.access_token("c1")
-    cached = await auth.access_token("c1", rejected=old.access_token)
-    fresh = await auth.access_token("c1", rejected=old.access_token)
+    cached = await auth.access_token("c1", force_refresh=True)
+    fresh = await auth.access_token("c1", force_refresh=True)
     assert fresh.access_token not in (old.access_token, cached.access_token)
     assert fake.seen_force == [False, True, True]
 

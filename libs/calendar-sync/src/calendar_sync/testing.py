@@ -285,9 +285,8 @@ class FakeCalendarProvider:
 
 @dataclass
 class FakeTokens:
-    """A ``TokenSource``: hands out ``token-<n>``; ``force_refresh`` (or a ``rejected`` token
-    that is still the current one) issues the next one. ``unavailable``: that many refreshes
-    fail first, as while the auth service restarts."""
+    """A ``TokenSource``: hands out ``token-<n>``; ``force_refresh`` issues the next one.
+    ``unavailable``: that many refreshes fail first, as while the auth service restarts."""
 
     reauth_required: set[str] = field(default_factory=set)
     issued: int = 0
@@ -295,17 +294,11 @@ class FakeTokens:
     current: dict[str, str] = field(default_factory=dict)
     unavailable: int = 0
 
-    async def access_token(
-        self, connection_id: str, *, force_refresh: bool = False, rejected: str | None = None
-    ) -> AccessTokenGrant:
+    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant:
         from calendar_sync.core.errors import AuthServiceUnavailable, ReauthRequired
 
         if connection_id in self.reauth_required:
             raise ReauthRequired("The Google account must be linked again.")
-        if rejected is not None and rejected != self.current.get(connection_id):
-            force_refresh = False  # another caller has replaced it
-        elif rejected is not None:
-            force_refresh = True
         if force_refresh and self.unavailable:
             self.unavailable -= 1
             raise AuthServiceUnavailable("auth service request failed: ConnectError")

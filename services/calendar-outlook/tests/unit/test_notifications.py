@@ -32,9 +32,7 @@ SECRET = "s3cret-client-state"
 
 
 class Tokens:
-    async def access_token(
-        self, connection_id: str, *, force_refresh: bool = False, rejected: str | None = None
-    ) -> AccessTokenGrant:
+    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant:
         return AccessTokenGrant(
             connection_id=connection_id,
             provider=Provider.OUTLOOK,

@@ -89,12 +89,7 @@ class Target:
 class TokenSource(Protocol):
     """What the engine needs from the auth service (``AuthTokenClient`` implements it)."""
 
-    async def access_token(
-        self, connection_id: str, *, force_refresh: bool = False, rejected: str | None = None
-    ) -> AccessTokenGrant:
-        """A usable token; ``rejected``: the one the provider refused (forces a refresh unless
-        another caller has replaced it meanwhile)."""
-        ...
+    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant: ...
 
 
 @dataclass
@@ -144,10 +139,9 @@ class ProviderSession:
         self._refreshed = False
         self._refresh_lock = asyncio.Lock()
 
-    async def _get_access(self, *, rejected: ProviderAccess | None = None) -> ProviderAccess:
-        if self._access is None or rejected is not None:
-            refused = rejected.access_token if rejected is not None else None
-            grant = await self._tokens.access_token(self._connection_id, rejected=refused)
+    async def _get_access(self, *, refresh: bool = False) -> ProviderAccess:
+        if self._access is None or refresh:
+            grant = await self._tokens.access_token(self._connection_id, force_refresh=refresh)
             self._access = ProviderAccess(
                 connection_id=self._connection_id,
                 account_email=self._account_email,
@@ -182,7 +176,7 @@ class ProviderSession:
                 return self._access
             if self._refreshed:
                 raise ReauthRequired("The provider rejected a freshly refreshed access token.") from error
-            access = await self._get_access(rejected=rejected)
+            access = await self._get_access(refresh=True)
             self._refreshed = True
             return access
 

@@ -50,14 +50,10 @@ class AuthTokenClient:
         with _as_token_errors():
             return await self._auth.active_connection(tenant_id, employee_id)
 
-    async def access_token(
-        self, connection_id: str, *, force_refresh: bool = False, rejected: str | None = None
-    ) -> AccessTokenGrant:
+    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant:
         """A usable access token; concurrent callers for one connection share one request."""
-        with _counted(force_refresh or rejected is not None), _as_token_errors():
-            return await self._auth.access_token(
-                connection_id, force_refresh=force_refresh, rejected=rejected
-            )
+        with _counted(force_refresh), _as_token_errors():
+            return await self._auth.access_token(connection_id, force_refresh=force_refresh)
 
     def forget(self, connection_id: str) -> None:
         self._auth.forget(connection_id)

@@ -4,8 +4,7 @@
   again once when the auth service answers 401;
 - connection lookups (by id, or the employee's active connection; ``None`` when there is none);
 - access tokens per connection, cached until shortly before they expire, one request in flight
-  per connection; after a provider 401, ``rejected=<that token>`` (or ``force_refresh=True``)
-  bypasses the cache unless another caller replaced the token while this one waited.
+  per connection; ``force_refresh=True`` (after a provider 401) bypasses the cache.
 
 Every id goes into the URL as one percent-encoded path segment. Failures raise this module's
 errors, so each caller maps them onto its own: :class:`AuthUnavailable` (transport, 5xx, 429, a
@@ -146,16 +145,8 @@ class AuthInternalClient:
 
     # ------------------------------------------------------------ access tokens
 
-    async def access_token(
-        self, connection_id: str, *, force_refresh: bool = False, rejected: str | None = None
-    ) -> AccessTokenGrant:
-        """A usable access token; concurrent callers for one connection share one request.
-
-        ``rejected``: the token the provider refused; it forces a refresh. Only a token another
-        caller fetched while this one waited for the lock is handed out instead: a cached token
-        that merely differs from the refused one may be older than the refusal and expired with
-        it (the fault suite's expiry of every token at once showed that)."""
-        force_refresh = force_refresh or rejected is not None
+    async def access_token(self, connection_id: str, *, force_refresh: bool = False) -> AccessTokenGrant:
+        """A usable access token; concurrent callers for one connection share one request."""
         before = self._grants.get(connection_id)
         async with self._grant_locks.setdefault(connection_id, asyncio.Lock()):
             cached = self._grants.get(connection_id)
