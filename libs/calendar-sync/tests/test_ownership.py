@@ -401,3 +401,16 @@ async def test_a_joining_instance_gets_its_share_when_it_looked_before_the_other
     now[0] += timedelta(seconds=10)  # one heartbeat later
     await new.heartbeat()
     assert await new.rebalance(wanted) == set(ids) - kept
+
+
+async def test_a_stop_that_meets_a_wake_up_still_stops_the_poller(
+    engine: SyncEngine, connection_repo: ConnectionSyncRepository
+) -> None:
+    """A poll that ends during ``stop`` wakes the sleeping poller in the same loop step as the
+    cancellation. The sleep must not take the wake-up for its result and drop the cancellation:
+    the poller would run on and ``stop`` wait for it for ever (it hung a unit test in CI)."""
+    monitor = DriftMonitor(engine, connection_repo)
+    monitor.start(3600)
+    await wait_until(lambda: monitor._wake._waiters, what="the poller asleep")  # type: ignore[attr-defined]
+    monitor._wake.set()  # as a cancelled poll's ``finally`` does
+    await asyncio.wait_for(monitor.stop(), timeout=10)

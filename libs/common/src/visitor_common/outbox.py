@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from visitor_common import tracecontext
 from visitor_common.events import CloudEvent, serialize_event
 from visitor_common.persistence.base import DocumentCollection
+from visitor_common.waiting import wait_woken
 
 log = logging.getLogger(__name__)
 
@@ -155,13 +156,7 @@ class OutboxRelay:
                 log.exception("outbox drain failed")
 
     async def _sleep_until_woken(self) -> None:
-        # asyncio.wait rather than wait_for: on Python 3.11 wait_for can swallow a cancellation
-        # that arrives as the inner wait completes, which would make stop() hang.
-        waiter = asyncio.ensure_future(self._wake.wait())
-        try:
-            await asyncio.wait({waiter}, timeout=self._poll_interval)
-        finally:
-            waiter.cancel()
+        await wait_woken(self._wake, self._poll_interval)
 
     def start(self) -> None:
         self._stopping = False
@@ -173,8 +168,7 @@ class OutboxRelay:
         self._wake.set()
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)  # a cancelled stop is cancelled, too
             self._task = None
 
 

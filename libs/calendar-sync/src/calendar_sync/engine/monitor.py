@@ -54,6 +54,7 @@ from calendar_sync.engine.locks import KeyedLocks
 from calendar_sync.engine.ownership import Ownership
 from calendar_sync.engine.state import ConnectionSync, ConnectionSyncRepository, StaleWrite
 from visitor_common.events.sync import DriftChange
+from visitor_common.waiting import wait_woken
 
 log = logging.getLogger(__name__)
 
@@ -469,9 +470,7 @@ class DriftMonitor:
                 wake = max(wake, min(self._held_until, next_membership))
             self._wake.clear()
             delay = (wake - self._clock()).total_seconds()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+            await wait_woken(self._wake, delay)  # a poll ending during ``stop`` may wake it
 
     async def _membership(self) -> None:
         """Heartbeat and rebalance; schedule what we gained, forget what we lost."""
@@ -610,9 +609,7 @@ class DriftMonitor:
         tasks = [t for t in (self._poller, *self._running.values(), *self._polling.values()) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*tasks, return_exceptions=True)  # a cancelled stop is cancelled, too
         if self._poller is not None and self.ownership is not None:
             with contextlib.suppress(Exception):  # a clean stop hands its connections over at once
                 await self.ownership.leave()
