@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from calendar_sync.core import AccessTokenRejected, ProviderRejected, TransientProviderError
 from calendar_sync.engine import AppliedStateRepository, SyncEngine
+from calendar_sync.engine.engine import REFRESHES_PER_SESSION
 from calendar_sync.testing import FakeCalendarProvider, FakeTokens, make_snapshot
 from visitor_common.events import AppointmentStatus, SyncFailureReason, SyncState
 
@@ -128,14 +129,14 @@ async def test_401_refreshes_the_token_once(
     assert fake_tokens.refreshes == 1
 
 
-async def test_a_second_401_after_refresh_is_reauth_required(
+async def test_a_401_after_every_refresh_is_reauth_required(
     engine: SyncEngine, fake_provider: FakeCalendarProvider, fake_tokens: FakeTokens, recorder: Recorder
 ) -> None:
-    fake_provider.fail("create_event", AccessTokenRejected("Invalid Credentials", status=401), times=2)
+    fake_provider.fail("create_event", AccessTokenRejected("Invalid Credentials", status=401), times=3)
     result = await engine.apply(make_snapshot(slots=1))
     assert result.state is SyncState.FAILED and result.reason is SyncFailureReason.REAUTH_REQUIRED
     assert not result.retry_later
-    assert fake_tokens.refreshes == 1
+    assert fake_tokens.refreshes == REFRESHES_PER_SESSION == 2
 
 
 async def test_reauth_required_fails_without_retry(

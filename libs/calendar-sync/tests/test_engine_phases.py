@@ -121,6 +121,22 @@ async def test_calls_rejected_at_once_for_an_expired_token_share_one_refresh(
     assert len(provider.live()) == 3
 
 
+async def test_a_refreshed_token_minted_before_the_same_expiry_is_refreshed_once_more(
+    fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
+) -> None:
+    """The tokens expire while a refresh is in flight: the token it brings back (token-2) was
+    minted just before and is refused as well. That is no reason to tell the host to link the
+    calendar again; the next refresh (token-3) works, and the three calls share each refresh."""
+    provider = SlowProvider(valid_tokens={"token-3"})
+    engine = engine_on(provider, fake_tokens, states, recorder)
+
+    result = await engine.apply(make_snapshot(slots=3))
+
+    assert result.state is SyncState.SYNCED
+    assert fake_tokens.refreshes == 2
+    assert len(provider.live()) == 3
+
+
 async def test_a_refresh_that_failed_is_not_taken_for_a_rejected_fresh_token(
     fake_tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
 ) -> None:

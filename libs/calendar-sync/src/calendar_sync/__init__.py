@@ -21,7 +21,7 @@ How a connector plugs in
    ``list_room_groups`` / ``list_rooms``; set ``provider`` and ``max_calendars_per_free_busy``.
    Optionally implement :class:`SupportsPush` (``open_channel`` / ``stop_channel``).
    Map HTTP failures with :func:`classify_http` (it gives the error classes in ``errors.py``:
-   transient → retried with backoff + ``Retry-After``; 401 → token refreshed once; 409 on insert
+   transient → retried with backoff + ``Retry-After``; 401 → token refreshed (twice at most); 409 on insert
    → ``EventAlreadyExists``, adopted when the event is ours; 404/410 → ``EventNotFound``;
    ``SyncCursorInvalid``; ``PermissionMissing(code=...)`` for directory / consent problems).
    Do not retry, refresh or keep state in the provider: the engine does.

@@ -39,7 +39,7 @@ class TransientProviderError(ProviderError):
 
 
 class AccessTokenRejected(ProviderError):
-    """401: the access token expired or was revoked; refresh once and retry."""
+    """401: the access token expired or was revoked; refresh and retry (``REFRESHES_PER_SESSION``)."""
 
 
 class EventAlreadyExists(ProviderError):

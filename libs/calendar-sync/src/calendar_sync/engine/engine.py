@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -71,6 +72,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_ID_GENERATIONS = 5
 MAX_STALE_WRITE_RETRIES = 5
+REFRESHES_PER_SESSION = 2
+"""A refreshed token the provider rejects too may have been minted just before the same expiry
+or revocation (a refresh in flight across it, handed to every caller waiting on it); a second
+refresh tells that race from a grant that no longer works, and bounds the cost of the latter."""
 
 
 @dataclass(frozen=True)
@@ -116,7 +121,8 @@ class _Failed(Exception):
 
 
 class ProviderSession:
-    """Provider calls for one connection: retry policy, and a token refreshed once on 401."""
+    """Provider calls for one connection: retry policy, and the token refreshed on 401 (at most
+    ``REFRESHES_PER_SESSION`` times; then the host must link the calendar again)."""
 
     def __init__(
         self,
@@ -136,7 +142,7 @@ class ProviderSession:
         self._sleep = sleep
         self._rng = rng
         self._access: ProviderAccess | None = None
-        self._refreshed = False
+        self._refreshes = 0
         self._refresh_lock = asyncio.Lock()
 
     async def _get_access(self, *, refresh: bool = False) -> ProviderAccess:
@@ -152,32 +158,27 @@ class ProviderSession:
 
     async def call(self, fn: Callable[[ProviderAccess], Awaitable[T]], what: str = "provider call") -> T:
         access = await self._get_access()
-        try:
-            return await call_with_retry(
-                lambda: fn(access), self._policy, sleep=self._sleep, rng=self._rng, what=what
-            )
-        except AccessTokenRejected as error:
-            access = await self._after_rejection(access, error)
+        while True:
             try:
-                return await call_with_retry(
-                    lambda: fn(access), self._policy, sleep=self._sleep, rng=self._rng, what=what
-                )
-            except AccessTokenRejected as again:
-                raise ReauthRequired("The provider rejected a freshly refreshed access token.") from again
+                attempt = functools.partial(fn, access)  # this token, not one a refresh brings
+                policy = self._policy
+                return await call_with_retry(attempt, policy, sleep=self._sleep, rng=self._rng, what=what)
+            except AccessTokenRejected as error:
+                access = await self._after_rejection(access, error)
 
     async def _after_rejection(self, rejected: ProviderAccess, error: AccessTokenRejected) -> ProviderAccess:
-        """The access to retry with after the provider rejected ``rejected``: refreshed once per
-        session. Calls run concurrently (one plan phase), so a call whose token another call
-        already refreshed just takes the new one instead of counting as a second rejection.
-        A refresh that failed (the auth service restarting, say) is no refresh: the next
-        rejected call tries again rather than concluding that the grant is gone."""
+        """The access to retry with after the provider rejected ``rejected``: refreshed, at most
+        ``REFRESHES_PER_SESSION`` times. Calls run concurrently (one plan phase), so a call whose
+        token another call already refreshed just takes the new one instead of counting as a
+        rejection of its own. A refresh that failed (the auth service restarting, say) is no
+        refresh: the next rejected call tries again rather than concluding that the grant is gone."""
         async with self._refresh_lock:
             if self._access is not None and self._access is not rejected:
                 return self._access
-            if self._refreshed:
+            if self._refreshes >= REFRESHES_PER_SESSION:
                 raise ReauthRequired("The provider rejected a freshly refreshed access token.") from error
             access = await self._get_access(refresh=True)
-            self._refreshed = True
+            self._refreshes += 1
             return access
 
 
