@@ -139,3 +139,30 @@ async def test_an_entry_in_flight_when_the_relay_stops_stays_in_the_outbox() -> 
     await relay.stop()
 
     assert await outbox_of(store, "a1") == ["life-1"]  # never acknowledged: sent again later
+
+
+async def test_a_drain_asked_while_one_runs_sends_nothing_twice() -> None:
+    """The relay's own round and a caller's ``drain`` (a test reading what was published, say)
+    read the same pending entries: one waits for the other, and the second reads only what the
+    first left."""
+    store = InMemoryDocumentStore()
+    docs = store.collection("docs")
+    await docs.insert({"_id": "a1", "version": 1, "outbox": [entry("life-1", "lifecycle", "a1")]})
+    sent: list[str] = []
+    publishing, acknowledge = asyncio.Event(), asyncio.Event()
+
+    async def publish(outgoing: OutboxEntry) -> None:
+        sent.append(outgoing.id)
+        publishing.set()
+        await acknowledge.wait()
+
+    relay = OutboxRelay([docs], publish)
+    first = asyncio.create_task(relay.drain())
+    await asyncio.wait_for(publishing.wait(), timeout=5)
+    second = asyncio.create_task(relay.drain())
+    for _ in range(10):  # no I/O in the in-memory store: a few steps take the second drain its whole way
+        await asyncio.sleep(0)
+    acknowledge.set()
+
+    assert (await first, await second) == (1, 0)
+    assert sent == ["life-1"]

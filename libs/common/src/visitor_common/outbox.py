@@ -68,6 +68,7 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._wake = asyncio.Event()
+        self._draining = asyncio.Lock()  # two rounds at once would both send what is pending
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self.published = 0
@@ -86,7 +87,11 @@ class OutboxRelay:
 
         The documents of a round go out at once (their sends share the producer's requests
         instead of each waiting for the one before); see :meth:`_publish_in_order` for what
-        stays in order."""
+        stays in order. One round at a time: a drain asked while one runs waits for it."""
+        async with self._draining:
+            return await self._drain_round()
+
+    async def _drain_round(self) -> int:
         sent = 0
         for collection in self._collections:
             docs = await collection.find_with_outbox(limit=self._batch_size)
