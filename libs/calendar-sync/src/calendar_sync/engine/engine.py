@@ -161,8 +161,9 @@ class ProviderSession:
         while True:
             try:
                 attempt = functools.partial(fn, access)  # this token, not one a refresh brings
-                policy = self._policy
-                return await call_with_retry(attempt, policy, sleep=self._sleep, rng=self._rng, what=what)
+                return await call_with_retry(
+                    attempt, self._policy, sleep=self._sleep, rng=self._rng, what=what
+                )
             except AccessTokenRejected as error:
                 access = await self._after_rejection(access, error)
 
