@@ -153,15 +153,12 @@ class OutboxRelay:
 
     async def run(self) -> None:
         while not self._stopping:
-            await self._sleep_until_woken()
+            await wait_woken(self._wake, self._poll_interval)
             self._wake.clear()
             try:
                 await self.drain()
             except Exception:  # storage hiccup: the next round tries again
                 log.exception("outbox drain failed")
-
-    async def _sleep_until_woken(self) -> None:
-        await wait_woken(self._wake, self._poll_interval)
 
     def start(self) -> None:
         self._stopping = False
