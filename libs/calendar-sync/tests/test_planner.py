@@ -14,6 +14,7 @@ from calendar_sync.core import (
     CalendarEntry,
     EntryKind,
     InvalidSnapshot,
+    UnsettledCreate,
     desired_entries,
     plan,
 )
@@ -117,6 +118,22 @@ def test_recreating_a_released_entry_uses_the_next_generation(snapshot_factory: 
     applied = applied.model_copy(update={"generations": {**applied.generations, "slot:s2": 1}})
     result = plan(entries, applied)
     assert [(op.entry.key, op.generation) for op in result.creates] == [("slot:s2", 2)]
+
+
+def test_an_unsettled_create_is_repeated_under_its_id_or_settled_with_the_releases(
+    snapshot_factory: Factory,
+) -> None:
+    holds = desired_entries(snapshot_factory(slots=2))
+    applied = applied_from(holds[:1]).model_copy(
+        update={"unsettled": {"slot:s2": UnsettledCreate(entry=holds[1], generation=3)}}
+    )
+    assert [(op.entry.key, op.generation) for op in plan(holds, applied).creates] == [("slot:s2", 3)]
+    chosen = snapshot_factory(slots=2, status=AppointmentStatus.CONFIRMED, confirmed="s1")
+    confirmation = plan(desired_entries(chosen), applied)
+    assert confirmation.creates == [] and confirmation.deletes == []
+    phases = [[type(op).__name__ for op in phase] for phase in confirmation.phases]
+    assert phases == [["SettleOp", "UpdateOp"]]
+    assert confirmation.settles[0].unsettled.generation == 3
 
 
 def test_cancel_deletes_everything(snapshot_factory: Factory) -> None:

@@ -38,7 +38,9 @@ from calendar_sync.core.model import (
     ProviderEvent,
     PushChannel,
     RoomResponse,
+    SettleOp,
     SyncPlan,
+    UnsettledCreate,
     UpdateOp,
 )
 from calendar_sync.core.planner import desired_entries, entry_key, plan
@@ -71,11 +73,13 @@ __all__ = [
     "PushChannel",
     "ReauthRequired",
     "RoomResponse",
+    "SettleOp",
     "SupportsPush",
     "SyncCursorInvalid",
     "SyncPlan",
     "TokenError",
     "TransientProviderError",
+    "UnsettledCreate",
     "UpdateOp",
     "classify_http",
     "desired_entries",

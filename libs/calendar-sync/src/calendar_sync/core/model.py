@@ -149,6 +149,15 @@ class AppliedEntry(BaseModel):
     entry: CalendarEntry
 
 
+class UnsettledCreate(BaseModel):
+    """A create whose outcome is unknown: it failed (retries ran out, the provider refused it, a
+    token could not be had) after a request that may have reached the provider — the event may
+    exist, under the id ``generation`` gives it. The next plan settles it (see ``SettleOp``)."""
+
+    entry: CalendarEntry
+    generation: int = Field(ge=1)
+
+
 class AppliedState(BaseModel):
     """Per appointment: what the connector last wrote and for which appointment version.
 
@@ -170,6 +179,10 @@ class AppliedState(BaseModel):
     last_reason: str | None = None
     last_message: str | None = None
     reported_drift: list[dict[str, Any]] = Field(default_factory=list)
+    unsettled: dict[str, UnsettledCreate] = Field(default_factory=dict)
+    """Creates that failed with an unknown outcome, by entry key, until a later plan settles
+    them: an earlier attempt of the same create may have made the event (a connector killed
+    between the provider's answer and the store keeps no record of it)."""
     indexed_event_ids: list[str] = Field(default_factory=list)
     """Provider event ids already recorded in the event index (``AppliedStateRepository``), so
     that only a newly created event costs an index write."""
@@ -214,7 +227,18 @@ class DeleteOp:
     applied: AppliedEntry
 
 
-Operation = CreateOp | UpdateOp | DeleteOp
+@dataclass(frozen=True)
+class SettleOp:
+    """Removes the event an unsettled create may have made, for an entry no longer wanted: the
+    create is repeated under the same id — the provider answers with the event it already
+    holds (Graph's ``transactionId``; Google's 409 on the id) or makes it now — and the event
+    it names is deleted. Certain either way, at the cost of a short-lived event when the first
+    attempt never reached the provider."""
+
+    unsettled: UnsettledCreate
+
+
+Operation = CreateOp | UpdateOp | DeleteOp | SettleOp
 
 
 @dataclass(frozen=True)
@@ -225,10 +249,11 @@ class SyncPlan:
     creates: list[CreateOp]
     updates: list[UpdateOp]
     deletes: list[DeleteOp]
+    settles: list[SettleOp] = field(default_factory=list)
 
     @property
     def operations(self) -> list[Operation]:
-        return [*self.deletes, *self.updates, *self.creates]
+        return [*self.deletes, *self.settles, *self.updates, *self.creates]
 
     @property
     def phases(self) -> list[list[Operation]]:
@@ -240,9 +265,13 @@ class SyncPlan:
         round trip."""
         in_place = [op for op in self.updates if op.claims_nothing_new]
         moving = [op for op in self.updates if not op.claims_nothing_new]
-        phases: list[list[Operation]] = [[*self.deletes, *in_place], [*moving], [*self.creates]]
+        phases: list[list[Operation]] = [
+            [*self.deletes, *self.settles, *in_place],
+            [*moving],
+            [*self.creates],
+        ]
         return [phase for phase in phases if phase]
 
     @property
     def empty(self) -> bool:
-        return not (self.creates or self.updates or self.deletes)
+        return not (self.creates or self.updates or self.deletes or self.settles)

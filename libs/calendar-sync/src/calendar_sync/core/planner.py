@@ -20,6 +20,7 @@ from calendar_sync.core.model import (
     CreateOp,
     DeleteOp,
     EntryKind,
+    SettleOp,
     SyncPlan,
     UpdateOp,
 )
@@ -75,16 +76,23 @@ def desired_entries(snapshot: AppointmentSnapshot) -> list[CalendarEntry]:
     return [_entry(snapshot, slot, EntryKind.HOLD) for slot in snapshot.candidates]
 
 
+def _create_generation(applied: AppliedState, key: str) -> int:
+    """An unsettled create is repeated under its own id; any other create gets the next one."""
+    unsettled = applied.unsettled.get(key)
+    return unsettled.generation if unsettled is not None else applied.next_generation(key)
+
+
 def plan(desired: list[CalendarEntry], applied: AppliedState, *, rewrite: Collection[str] = ()) -> SyncPlan:
     """Diff desired entries against what was applied: create missing keys (next generation),
-    update keys whose content changed, delete keys no longer wanted.
+    update keys whose content changed, delete keys no longer wanted, settle unsettled creates
+    no longer wanted.
 
     ``rewrite`` names keys to update even when the applied content equals the desired one:
     their provider events were edited behind our back (drift), so what we applied is no longer
     what the calendar shows."""
     wanted = {entry.key: entry for entry in desired}
     creates = [
-        CreateOp(entry, applied.next_generation(key))
+        CreateOp(entry, _create_generation(applied, key))
         for key, entry in wanted.items()
         if key not in applied.entries
     ]
@@ -95,4 +103,11 @@ def plan(desired: list[CalendarEntry], applied: AppliedState, *, rewrite: Collec
         and (key in rewrite or applied.entries[key].entry.content() != entry.content())
     ]
     deletes = [DeleteOp(applied.entries[key]) for key in sorted(applied.entries) if key not in wanted]
-    return SyncPlan(creates=creates, updates=updates, deletes=deletes)
+    # A wanted unsettled key is created again under the same generation (the provider answers
+    # with the event if it exists); an unwanted one may have left an event behind: settle it.
+    settles = [
+        SettleOp(unsettled)
+        for key, unsettled in sorted(applied.unsettled.items())
+        if key not in wanted and key not in applied.entries
+    ]
+    return SyncPlan(creates=creates, updates=updates, deletes=deletes, settles=settles)

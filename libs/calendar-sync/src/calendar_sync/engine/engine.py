@@ -13,6 +13,9 @@ first re-checks every applied event at the provider and rewrites drifted ones):
 
 Transient failures past the retry bound save the progress made, report ``failed`` (retriable)
 and return ``ApplyResult(retry_later=True)``: the consumer moves the message to the retry topic.
+A create that failed is saved as unsettled (its event may exist all the same): the next plan
+repeats it under the same id, or removes its event when the entry is no longer wanted
+(docs/decisions/0027-settling-creates-of-unknown-outcome.md).
 
 For the drift monitor the engine offers ``applied_states``, ``observe`` (what changed at the
 provider) and ``judge_drift`` (report drift once, restore under the appointment's lock); a
@@ -55,6 +58,8 @@ from calendar_sync.core.model import (
     ProviderAccess,
     ProviderEvent,
     RoomResponse,
+    SettleOp,
+    UnsettledCreate,
     UpdateOp,
 )
 from calendar_sync.core.planner import desired_entries, plan
@@ -529,10 +534,12 @@ class SyncEngine:
         succeeded recorded, also when another operation of the phase failed, and the first
         failure in plan order (the caller raises it with that progress, as after a failure of a
         sequential run)."""
+        results: list[tuple[AppliedEntry | None, ProviderEvent | None] | BaseException]
         if len(phase) == 1:
-            results: list[tuple[AppliedEntry | None, ProviderEvent | None] | BaseException] = [
-                await self._run_op(session, target, phase[0], state)
-            ]
+            try:
+                results = [await self._run_op(session, target, phase[0], state)]
+            except Exception as error:  # recorded below like a failure inside a gathered phase
+                results = [error]
         else:
             results = await asyncio.gather(
                 *(self._run_op(session, target, op, state) for op in phase), return_exceptions=True
@@ -541,6 +548,8 @@ class SyncEngine:
         for op, result in zip(phase, results, strict=True):
             if isinstance(result, BaseException):
                 failure = failure or result
+                if isinstance(op, CreateOp):
+                    state = _unsettle(state, op)
                 continue
             applied, event = result
             state = _record(state, op, applied)
@@ -552,21 +561,40 @@ class SyncEngine:
         self,
         session: ProviderSession,
         target: Target,
-        op: CreateOp | UpdateOp | DeleteOp,
+        op: Operation,
         state: AppliedState,
     ) -> tuple[AppliedEntry | None, ProviderEvent | None]:
         if isinstance(op, DeleteOp):
             await self._delete(session, op.applied)
             return None, None
+        entry = op.unsettled.entry if isinstance(op, SettleOp) else op.entry
         meta = EventMeta(
             appointment_id=target.appointment_id,
             tenant_id=target.tenant_id,
             appointment_version=target.version,
-            entry_key=op.entry.key,
+            entry_key=entry.key,
         )
+        if isinstance(op, SettleOp):
+            await self._settle(session, op.unsettled, meta)
+            return None, None
         if isinstance(op, UpdateOp):
             return await self._update(session, op.entry, meta, op.applied, state)
         return await self._create(session, op.entry, meta, op.generation)
+
+    async def _settle(self, session: ProviderSession, unsettled: UnsettledCreate, meta: EventMeta) -> None:
+        """Make sure the event an unsettled create may have made is gone (see ``SettleOp``)."""
+        try:
+            made, _ = await self._create(session, unsettled.entry, meta, unsettled.generation)
+        except TransientProviderError:
+            raise  # the provider may answer later: the next round settles it
+        except ProviderError as error:
+            # Refused for good: repeating it every round would hold up the appointment's syncs.
+            log.warning(
+                "an unsettled create could not be repeated; left as it is",
+                extra={"entry_key": meta.entry_key, "error": type(error).__name__},
+            )
+            return
+        await self._delete(session, made)
 
     async def _delete(self, session: ProviderSession, applied: AppliedEntry) -> None:
         with contextlib.suppress(EventNotFound):  # already gone: deleting is done
@@ -676,18 +704,29 @@ def _applied(entry: CalendarEntry, event: ProviderEvent, generation: int) -> App
     )
 
 
-def _record(
-    state: AppliedState, op: CreateOp | UpdateOp | DeleteOp, applied: AppliedEntry | None
-) -> AppliedState:
+def _record(state: AppliedState, op: Operation, applied: AppliedEntry | None) -> AppliedState:
+    """``state`` after ``op`` succeeded (``applied``: what a create or an update wrote)."""
     entries = dict(state.entries)
     generations = dict(state.generations)
+    unsettled = dict(state.unsettled)
     if isinstance(op, DeleteOp):
         entries.pop(op.applied.key, None)
         generations[op.applied.key] = max(generations.get(op.applied.key, 0), op.applied.generation)
+    elif isinstance(op, SettleOp):
+        key = op.unsettled.entry.key
+        unsettled.pop(key, None)
+        generations[key] = max(generations.get(key, 0), op.unsettled.generation)
     elif applied is not None:
         entries[applied.key] = applied
+        unsettled.pop(applied.key, None)
         generations[applied.key] = max(generations.get(applied.key, 0), applied.generation)
-    return state.model_copy(update={"entries": entries, "generations": generations})
+    return state.model_copy(update={"entries": entries, "generations": generations, "unsettled": unsettled})
+
+
+def _unsettle(state: AppliedState, op: CreateOp) -> AppliedState:
+    """``state`` after ``op`` failed: the event may exist all the same (see ``UnsettledCreate``)."""
+    unsettled = {**state.unsettled, op.entry.key: UnsettledCreate(entry=op.entry, generation=op.generation)}
+    return state.model_copy(update={"unsettled": unsettled})
 
 
 def _touches(state: AppliedState, observed: Mapping[str, ProviderEvent]) -> bool:
