@@ -89,6 +89,25 @@ def connection_repo(memory_store: InMemoryDocumentStore) -> ConnectionSyncReposi
     return ConnectionSyncRepository(memory_store.collection(CONNECTIONS_COLLECTION))
 
 
+def engine_on(
+    provider: FakeCalendarProvider,
+    tokens: FakeTokens,
+    states: AppliedStateRepository,
+    recorder: Recorder,
+    sleep: FakeSleep | None = None,
+) -> SyncEngine:
+    """An engine on fakes: four attempts per call, no real waiting, no jitter."""
+    return SyncEngine(
+        provider,
+        tokens,
+        states,
+        StatusPublisher(recorder, provider=Provider.GOOGLE, source="test"),
+        policy=RetryPolicy(max_attempts=4, base_delay=0.1, max_delay=1.0, max_retry_after=10.0),
+        sleep=sleep or FakeSleep(),
+        rng=lambda: 0.5,
+    )
+
+
 @pytest.fixture
 def engine(
     fake_provider: FakeCalendarProvider,
@@ -97,13 +116,4 @@ def engine(
     recorder: Recorder,
     fake_sleep: FakeSleep,
 ) -> SyncEngine:
-    statuses = StatusPublisher(recorder, provider=Provider.GOOGLE, source="test")
-    return SyncEngine(
-        fake_provider,
-        fake_tokens,
-        states,
-        statuses,
-        policy=RetryPolicy(max_attempts=4, base_delay=0.1, max_delay=1.0, max_retry_after=10.0),
-        sleep=fake_sleep,
-        rng=lambda: 0.5,
-    )
+    return engine_on(fake_provider, fake_tokens, states, recorder, fake_sleep)

@@ -9,11 +9,11 @@ import asyncio
 from dataclasses import dataclass, field
 
 from calendar_sync.core.model import CalendarEntry, EventMeta, ProviderAccess, ProviderEvent
-from calendar_sync.engine import AppliedStateRepository, RetryPolicy, StatusPublisher, SyncEngine
+from calendar_sync.engine import AppliedStateRepository, SyncEngine
 from calendar_sync.testing import FakeCalendarProvider, FakeTokens, make_snapshot
-from visitor_common.events import AppointmentStatus, Provider, SyncFailureReason, SyncState
+from visitor_common.events import AppointmentStatus, SyncFailureReason, SyncState
 
-from .conftest import FakeSleep, Recorder
+from .conftest import Recorder, engine_on
 
 
 @dataclass
@@ -49,20 +49,6 @@ class SlowProvider(FakeCalendarProvider):
     async def delete_event(self, access: ProviderAccess, event_id: str) -> None:
         await self._round_trip("delete")
         await super().delete_event(access, event_id)
-
-
-def engine_on(
-    provider: SlowProvider, tokens: FakeTokens, states: AppliedStateRepository, recorder: Recorder
-) -> SyncEngine:
-    return SyncEngine(
-        provider,
-        tokens,
-        states,
-        StatusPublisher(recorder, provider=Provider.GOOGLE, source="test"),
-        policy=RetryPolicy(max_attempts=4, base_delay=0.1, max_delay=1.0, max_retry_after=10.0),
-        sleep=FakeSleep(),
-        rng=lambda: 0.5,
-    )
 
 
 async def three_holds_written(

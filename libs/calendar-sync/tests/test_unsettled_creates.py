@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 
 from calendar_sync.core import TransientProviderError
 from calendar_sync.core.model import CalendarEntry, EventMeta, ProviderAccess, ProviderEvent
-from calendar_sync.engine import AppliedStateRepository, RetryPolicy, StatusPublisher, SyncEngine
+from calendar_sync.engine import AppliedStateRepository, SyncEngine
 from calendar_sync.engine.state import APPLIED_COLLECTION, EVENT_INDEX_COLLECTION
 from calendar_sync.testing import FakeCalendarProvider, FakeTokens, make_snapshot
-from visitor_common.events import AppointmentSnapshot, AppointmentStatus, Provider, SyncState
+from visitor_common.events import AppointmentSnapshot, AppointmentStatus, SyncState
 from visitor_common.persistence.memory import InMemoryDocumentStore
 
-from .conftest import FakeSleep, Recorder
+from .conftest import Recorder, engine_on
 
 
 @dataclass
@@ -35,16 +35,8 @@ class RefusingCreates(FakeCalendarProvider):
         return await super().create_event(access, client_id, entry, meta)
 
 
-def engine_on(provider: FakeCalendarProvider, states: AppliedStateRepository) -> SyncEngine:
-    return SyncEngine(
-        provider,
-        FakeTokens(),
-        states,
-        StatusPublisher(Recorder(), provider=Provider.GOOGLE, source="test"),
-        policy=RetryPolicy(max_attempts=2, base_delay=0.1, max_delay=1.0, max_retry_after=10.0),
-        sleep=FakeSleep(),
-        rng=lambda: 0.5,
-    )
+def engine_with(provider: FakeCalendarProvider, states: AppliedStateRepository) -> SyncEngine:
+    return engine_on(provider, FakeTokens(), states, Recorder())
 
 
 def fresh_states() -> AppliedStateRepository:
@@ -61,7 +53,7 @@ def confirmed(slot: str, version: int = 2) -> AppointmentSnapshot:
 async def holds_made_then_forgotten(provider: RefusingCreates) -> None:
     """Both holds of a two-slot proposal made at the provider by a connector that died before
     storing them: what it wrote lives on in a store nobody reads again."""
-    made = await engine_on(provider, fresh_states()).apply(make_snapshot(slots=2))
+    made = await engine_with(provider, fresh_states()).apply(make_snapshot(slots=2))
     assert made.state is SyncState.SYNCED and len(provider.live()) == 2
 
 
@@ -71,7 +63,7 @@ async def redelivered_proposal_refused_on_s2(
     """After the kill: the redelivered proposal adopts s1's hold, and s2's create is refused."""
     await holds_made_then_forgotten(provider)
     states = fresh_states()
-    engine = engine_on(provider, states)
+    engine = engine_with(provider, states)
     provider.refused = {"slot:s2"}
     failed = await engine.apply(make_snapshot(slots=2))
     assert failed.state is SyncState.FAILED and failed.retry_later
@@ -110,7 +102,7 @@ async def test_an_unsettled_create_still_wanted_is_repeated_under_its_id_and_not
 async def test_an_unsettled_create_that_never_reached_the_provider_leaves_nothing_behind() -> None:
     provider = RefusingCreates(refused={"slot:s2"})
     states = fresh_states()
-    engine = engine_on(provider, states)
+    engine = engine_with(provider, states)
     await engine.apply(make_snapshot(slots=2))  # s2 was never made
     provider.refused = set()
 

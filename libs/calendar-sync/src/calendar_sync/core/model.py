@@ -237,6 +237,10 @@ class SettleOp:
 
     unsettled: UnsettledCreate
 
+    @property
+    def entry(self) -> CalendarEntry:
+        return self.unsettled.entry
+
 
 Operation = CreateOp | UpdateOp | DeleteOp | SettleOp
 

@@ -567,12 +567,11 @@ class SyncEngine:
         if isinstance(op, DeleteOp):
             await self._delete(session, op.applied)
             return None, None
-        entry = op.unsettled.entry if isinstance(op, SettleOp) else op.entry
         meta = EventMeta(
             appointment_id=target.appointment_id,
             tenant_id=target.tenant_id,
             appointment_version=target.version,
-            entry_key=entry.key,
+            entry_key=op.entry.key,
         )
         if isinstance(op, SettleOp):
             await self._settle(session, op.unsettled, meta)
@@ -713,9 +712,8 @@ def _record(state: AppliedState, op: Operation, applied: AppliedEntry | None) ->
         entries.pop(op.applied.key, None)
         generations[op.applied.key] = max(generations.get(op.applied.key, 0), op.applied.generation)
     elif isinstance(op, SettleOp):
-        key = op.unsettled.entry.key
-        unsettled.pop(key, None)
-        generations[key] = max(generations.get(key, 0), op.unsettled.generation)
+        unsettled.pop(op.entry.key, None)
+        generations[op.entry.key] = max(generations.get(op.entry.key, 0), op.unsettled.generation)
     elif applied is not None:
         entries[applied.key] = applied
         unsettled.pop(applied.key, None)
